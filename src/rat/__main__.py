@@ -1,0 +1,5 @@
+"""`python -m rat` runs the command line."""
+
+from rat.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""The `rat` command line: serve, migrate, check-config, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from rat import __version__
+from rat.config import MIGRATIONS_DIR, ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"rat: {exc}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
+
+
+def serve(_args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rat.app import create_app
+    from rat.logs import configure
+
+    settings = _settings()
+    configure(settings.log_level, settings.log_format)
+    app = create_app(settings, announce=True)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+                            access_log=False, lifespan="on", timeout_graceful_shutdown=
+                            settings.shutdown_grace_seconds + 5, proxy_headers=False)
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def migrate(_args: argparse.Namespace) -> int:
+    from rat.app import Runtime
+    from rat.db.migrate import apply_migrations
+
+    settings = _settings()
+
+    async def run() -> list[str]:
+        runtime = Runtime(settings)
+        if settings.database_url:
+            return await apply_migrations(settings.database_url, MIGRATIONS_DIR)
+        await runtime.start_database()
+        try:
+            return []
+        finally:
+            if runtime.db is not None:
+                await runtime.db.close()
+            if runtime.embedded is not None:
+                runtime.embedded.stop()
+
+    applied = asyncio.run(run())
+    print(f"applied {len(applied)} migration(s)" if applied else "database is up to date")  # noqa: T201
+    return 0
+
+
+def check_config(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    for key, value in settings.redacted().items():
+        print(f"{key} = {value!r}")  # noqa: T201
+    return 0
+
+
+def version(_args: argparse.Namespace) -> int:
+    print(__version__)  # noqa: T201
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="rat", description="RAT: the SQLite of data platforms")
+    sub = root.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="start the server").set_defaults(fn=serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=migrate)
+    sub.add_parser("check-config", help="validate and print the settings").set_defaults(
+        fn=check_config)
+    sub.add_parser("version", help="print the version").set_defaults(fn=version)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result: int = args.fn(args)
+    return result

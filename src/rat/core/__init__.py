@@ -1,0 +1,1 @@
+"""Kernel: errors, identifiers, wire shapes. Depends on the standard library and msgspec only."""

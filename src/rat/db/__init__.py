@@ -1,0 +1,1 @@
+"""Postgres adapter: pool, named queries, migrations, the embedded server."""

@@ -1,0 +1,118 @@
+"""The asyncpg pool behind a small typed facade: every statement is a named Query."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar, overload
+
+import asyncpg
+import msgspec
+
+from rat.core.errors import Unavailable
+from rat.db.queries import Query
+
+T = TypeVar("T")
+ACQUIRE_TIMEOUT_SECONDS = 5.0
+_json_encoder = msgspec.json.Encoder()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("jsonb", "json"):
+        await conn.set_type_codec(typename, schema="pg_catalog", format="text",
+                                  encoder=lambda v: _json_encoder.encode(v).decode(),
+                                  decoder=msgspec.json.decode)
+
+
+async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=60,
+        server_settings={"application_name": "rat", "timezone": "UTC"})
+
+
+def _record(row: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(row.items())
+
+
+class Database:
+    """Connections and transactions with a 5 s acquire deadline (503 when the pool is exhausted)."""
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+        self.pool = pool
+        self.dsn = dsn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise Unavailable("database busy: no connection within 5 s") from None
+        except (OSError, asyncpg.PostgresConnectionStatusError, asyncpg.CannotConnectNowError):
+            raise Unavailable("database unavailable") from None
+        try:
+            yield conn
+        finally:
+            await self.pool.release(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def _use(self, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+        if conn is not None:
+            yield conn
+            return
+        async with self.connection() as fresh:
+            yield fresh
+
+    @overload
+    async def one(self, q: Query, *args: Any, into: type[T],
+                  conn: asyncpg.Connection | None = None) -> T | None: ...
+    @overload
+    async def one(self, q: Query, *args: Any, into: None = None,
+                  conn: asyncpg.Connection | None = None) -> dict[str, Any] | None: ...
+    async def one(self, q: Query, *args: Any, into: type[Any] | None = None,
+                  conn: asyncpg.Connection | None = None) -> Any:
+        async with self._use(conn) as c:
+            row = await c.fetchrow(q.sql, *args)
+        if row is None:
+            return None
+        return msgspec.convert(_record(row), into) if into else _record(row)
+
+    @overload
+    async def many(self, q: Query, *args: Any, into: type[T],
+                   conn: asyncpg.Connection | None = None) -> list[T]: ...
+    @overload
+    async def many(self, q: Query, *args: Any, into: None = None,
+                   conn: asyncpg.Connection | None = None) -> list[dict[str, Any]]: ...
+    async def many(self, q: Query, *args: Any, into: type[Any] | None = None,
+                   conn: asyncpg.Connection | None = None) -> list[Any]:
+        async with self._use(conn) as c:
+            rows = await c.fetch(q.sql, *args)
+        if into is None:
+            return [_record(r) for r in rows]
+        return [msgspec.convert(_record(r), into) for r in rows]
+
+    async def val(self, q: Query, *args: Any, conn: asyncpg.Connection | None = None) -> Any:
+        async with self._use(conn) as c:
+            return await c.fetchval(q.sql, *args)
+
+    async def exec(self, q: Query, *args: Any, conn: asyncpg.Connection | None = None) -> None:
+        async with self._use(conn) as c:
+            await c.execute(q.sql, *args)
+
+    async def execrows(self, q: Query, *args: Any, conn: asyncpg.Connection | None = None) -> int:
+        async with self._use(conn) as c:
+            status = await c.execute(q.sql, *args)
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def executemany(self, q: Query, rows: Sequence[Sequence[Any]],
+                          conn: asyncpg.Connection | None = None) -> None:
+        async with self._use(conn) as c:
+            await c.executemany(q.sql, rows)
+
+    async def close(self) -> None:
+        await self.pool.close()

@@ -1,0 +1,1 @@
+"""Synchronous DuckDB + Iceberg execution. Never imports asyncio-world code; runs in workers/threads."""

@@ -1,0 +1,443 @@
+"""Iceberg catalog operations (pyiceberg). Blocking: the host calls these from worker threads.
+
+Write-audit-publish on Iceberg refs: a run's writes land on branch `rat_run_{id}` created from
+main; publish fast-forwards main to the branch head only if main has not moved meanwhile.
+A table is created with an empty `rat.operation=create` snapshot so that even a first run can
+stage on a branch; a table whose main still points at that snapshot is "not published".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from rat.core.specs import CommitRequest, StageRequest, StageState, StorageSpec, TableState
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+CREATE_OPERATION = "create"
+RUN_ID_PROPERTY = "rat.run_id"
+
+
+class CatalogSpec(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    uri: str
+    name: str
+    warehouse: str
+    storage: StorageSpec
+    token: str = ""
+    credential: str = ""
+
+
+class TableGone(Exception):
+    """The table does not exist in the catalog."""
+
+
+class ConcurrentChange(Exception):
+    """Main moved after the run's branch was created; RAT never merges."""
+
+
+class SnapshotInfo(msgspec.Struct, frozen=True, kw_only=True):
+    snapshot_id: int
+    parent_id: int | None
+    timestamp_ms: int
+    operation: str
+    summary: dict[str, str]
+
+
+class TableSummary(msgspec.Struct, frozen=True, kw_only=True):
+    namespace: str
+    layer: str
+    name: str
+    metadata_location: str
+    snapshot_id: int | None
+    row_count: int
+    size_bytes: int
+    last_updated_ms: int | None
+    published: bool
+    columns: list[tuple[str, str]]
+    partition_by: list[dict[str, str]]
+    pipeline_id: str | None
+
+
+def io_properties(storage: StorageSpec) -> dict[str, str]:
+    if storage.kind != "s3":
+        return {}
+    props = {"s3.access-key-id": storage.access_key, "s3.secret-access-key": storage.secret_key,
+             "s3.region": storage.region, "s3.path-style-access": str(storage.path_style).lower()}
+    if storage.endpoint:
+        props["s3.endpoint"] = storage.endpoint
+    return props
+
+
+def open_catalog(spec: CatalogSpec) -> Catalog:
+    props = io_properties(spec.storage)
+    if spec.type == "sql":
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        return SqlCatalog(spec.name, uri=spec.uri, warehouse=spec.warehouse, **props)
+    from pyiceberg.catalog import load_catalog
+
+    rest = {"type": "rest", "uri": spec.uri, "warehouse": spec.warehouse, **props}
+    if spec.token:
+        rest["token"] = spec.token
+    if spec.credential:
+        rest["credential"] = spec.credential
+    return load_catalog(spec.name, **rest)
+
+
+def ident_tuple(ident: str) -> tuple[str, str, str]:
+    ns, layer, name = ident.split(".")
+    return ns, layer, name
+
+
+def branch_name(run_id: str) -> str:
+    return "rat_run_" + run_id.replace("-", "")
+
+
+def is_published(table: Table) -> bool:
+    snap = table.current_snapshot()
+    return snap is not None and snap.summary is not None and \
+        snap.summary.get("rat.operation") != CREATE_OPERATION
+
+
+def _transform(name: str) -> Any:
+    from pyiceberg.transforms import (
+        DayTransform, HourTransform, IdentityTransform, MonthTransform, YearTransform)
+
+    return {"identity": IdentityTransform(), "day": DayTransform(), "month": MonthTransform(),
+            "year": YearTransform(), "hour": HourTransform()}[name]
+
+
+class IcebergTables:
+    """The catalog as RAT uses it. Safe to call from several threads."""
+
+    def __init__(self, spec: CatalogSpec) -> None:
+        self.spec = spec
+        self._catalog: Catalog | None = None
+        self._lock = threading.Lock()
+        self._known_namespaces: set[tuple[str, str]] = set()
+
+    @property
+    def catalog(self) -> Catalog:
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = open_catalog(self.spec)
+            return self._catalog
+
+    def location(self, ident: str) -> str:
+        ns, layer, name = ident_tuple(ident)
+        return f"{self.spec.warehouse.rstrip('/')}/{ns}/{layer}/{name}"
+
+    def load(self, ident: str) -> Table | None:
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+        try:
+            return self.catalog.load_table(ident_tuple(ident))
+        except (NoSuchTableError, NoSuchNamespaceError):
+            return None
+
+    def _require(self, ident: str) -> Table:
+        table = self.load(ident)
+        if table is None:
+            raise TableGone(ident)
+        return table
+
+    def state(self, ident: str) -> TableState | None:
+        table = self.load(ident)
+        if table is None:
+            return None
+        snap = table.current_snapshot()
+        return TableState(ident=ident, metadata_location=table.metadata_location,
+                          snapshot_id=snap.snapshot_id if snap else None,
+                          published=is_published(table))
+
+    def check(self) -> None:
+        self.catalog.list_namespaces()
+
+    def _ensure_namespace(self, ns: str, layer: str) -> None:
+        if (ns, layer) in self._known_namespaces:
+            return
+        self.catalog.create_namespace_if_not_exists((ns, layer))
+        self._known_namespaces.add((ns, layer))
+
+    def _create(self, req: StageRequest, arrow_schema: Any) -> Table:
+        from pyiceberg.catalog import Catalog
+        from pyiceberg.partitioning import PartitionField, PartitionSpec
+
+        ns, layer, _name = ident_tuple(req.ident)
+        self._ensure_namespace(ns, layer)
+        schema = Catalog._convert_schema_if_needed(arrow_schema, 2)
+        fields = [PartitionField(source_id=schema.find_field(p["column"]).field_id,
+                                 field_id=1000 + i, transform=_transform(p["transform"]),
+                                 name=f"{p['column']}_{p['transform']}")
+                  for i, p in enumerate(req.partition_by)]
+        return self.catalog.create_table(
+            ident_tuple(req.ident), schema=schema, location=self.location(req.ident),
+            partition_spec=PartitionSpec(*fields), properties=req.table_properties)
+
+    @staticmethod
+    def _ensure_base_snapshot(table: Table) -> Table:
+        """Give a new table its empty `create` snapshot so runs can branch from it."""
+        if table.current_snapshot() is not None:
+            return table
+        tx = table.transaction()
+        with tx.update_snapshot(snapshot_properties={"rat.operation": CREATE_OPERATION}) \
+                .fast_append():
+            pass
+        return tx.commit_transaction()
+
+    def prepare_stage(self, req: StageRequest) -> StageState:
+        """Create or evolve the table, then open the run's branch at main's current snapshot."""
+        import pyarrow as pa
+
+        schema = pa.ipc.read_schema(pa.py_buffer(req.arrow_schema))
+        table = self.load(req.ident)
+        created = table is None
+        if table is None:
+            table = self._create(req, schema)
+        else:
+            table = self._evolve(table, schema, replace=req.replace_schema)
+        table = self._ensure_base_snapshot(table)
+        base = table.current_snapshot()
+        assert base is not None  # noqa: S101 - _create always commits a snapshot
+        branch = branch_name(req.run_id)
+        if branch in table.metadata.refs:
+            table.manage_snapshots().remove_branch(branch).commit()
+        table.manage_snapshots().create_branch(base.snapshot_id, branch).commit()
+        return StageState(ident=req.ident, metadata_location=table.metadata_location,
+                          branch=branch, base_snapshot_id=base.snapshot_id,
+                          snapshot_id=base.snapshot_id, created=created)
+
+    def _evolve(self, table: Table, schema: Any, *, replace: bool) -> Table:
+        """Add new columns and safe widenings; with `replace`, also drop and retype (full_refresh)."""
+        current = {f.name: f.field_type for f in table.schema().fields}
+        drop = [n for n in current if n not in schema.names] if replace else []
+        retype = [n for n in schema.names if replace and n in current
+                  and not _compatible(current[n], schema.field(n).type)]
+        changed = drop or retype or any(
+            n not in current or _iceberg_type(schema.field(n).type) != current[n]
+            for n in schema.names)
+        if not changed:
+            return table
+        with table.transaction() as tx:
+            if drop or retype:
+                with tx.update_schema(allow_incompatible_changes=True) as upd:
+                    for name in [*drop, *retype]:
+                        upd.delete_column(name)
+            with tx.update_schema() as upd:
+                upd.union_by_name(schema)
+        return self._require(".".join(table.name()))
+
+    def commit_stage(self, req: CommitRequest) -> StageState:
+        """Commit removed/added data files as one snapshot on the run's branch."""
+        from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+        table = self._require(req.ident)
+        head = table.metadata.refs[req.branch].snapshot_id
+        if req.removed_files or req.added_files:
+            removed = set(req.removed_files)
+            tx = table.transaction()
+            update = tx.update_snapshot(snapshot_properties=req.properties, branch=req.branch)
+            producer = update.overwrite() if removed else update.fast_append()
+            with producer as op:
+                for data_file in self._data_files(table, head) if removed else ():
+                    if data_file.file_path in removed:
+                        op.delete_data_file(data_file)
+                for path in req.added_files:
+                    op.append_data_file(parquet_file_to_data_file(table.io, table.metadata, path))
+            table = tx.commit_transaction()
+            head = table.metadata.refs[req.branch].snapshot_id
+        base = table.metadata.refs["main"].snapshot_id
+        return StageState(ident=req.ident, metadata_location=table.metadata_location,
+                          branch=req.branch, base_snapshot_id=base, snapshot_id=head)
+
+    @staticmethod
+    def _data_files(table: Table, snapshot_id: int) -> Iterator[Any]:
+        snap = table.snapshot_by_id(snapshot_id)
+        if snap is None:
+            return
+        for manifest in snap.manifests(table.io):
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                yield entry.data_file
+
+    def publish(self, ident: str, branch: str, base_snapshot_id: int | None) -> int:
+        """Fast-forward main to the branch head and drop the branch; return the new snapshot id."""
+        table = self._require(ident)
+        refs = table.metadata.refs
+        if branch not in refs:
+            raise ConcurrentChange(f"staged branch {branch} is gone")
+        if refs["main"].snapshot_id != base_snapshot_id:
+            raise ConcurrentChange("table changed concurrently")
+        head = refs[branch].snapshot_id
+        ops = table.manage_snapshots()
+        if head != base_snapshot_id:
+            ops = ops.set_current_snapshot(snapshot_id=head)
+        ops.remove_branch(branch).commit()
+        return head
+
+    def discard(self, ident: str, branch: str) -> bool:
+        """Drop a run's branch and put back the schema main's snapshot was written with.
+
+        A staged schema change (new, dropped or retyped columns) is table-level in Iceberg; left in
+        place, the next run would build on a schema nobody published.
+        """
+        table = self.load(ident)
+        if table is None:
+            return False
+        dropped = branch in table.metadata.refs
+        if dropped:
+            table.manage_snapshots().remove_branch(branch).commit()
+        self._restore_schema(table)
+        return dropped
+
+    @staticmethod
+    def _restore_schema(table: Table) -> None:
+        from pyiceberg.table.update import AssertCurrentSchemaId, SetCurrentSchemaUpdate
+
+        snap = table.current_snapshot()
+        if snap is None or snap.schema_id is None or \
+                snap.schema_id == table.metadata.current_schema_id:
+            return
+        tx = table.transaction()
+        # pyiceberg has no public "set current schema"; this is the same update its own
+        # UpdateSchema commit emits, guarded by the schema id we read.
+        tx._apply((SetCurrentSchemaUpdate(schema_id=snap.schema_id),),
+                  (AssertCurrentSchemaId(current_schema_id=table.metadata.current_schema_id),))
+        tx.commit_transaction()
+
+    def find_run_snapshot(self, ident: str, run_id: str) -> int | None:
+        """The main-ancestry snapshot a run committed, if any (crash reconciliation)."""
+        table = self.load(ident)
+        if table is None:
+            return None
+        snap = table.current_snapshot()
+        while snap is not None:
+            if snap.summary is not None and snap.summary.get(RUN_ID_PROPERTY) == run_id:
+                return snap.snapshot_id
+            snap = table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id \
+                else None
+        return None
+
+    def history(self, ident: str, limit: int = 50) -> list[SnapshotInfo]:
+        table = self._require(ident)
+        out: list[SnapshotInfo] = []
+        snap = table.current_snapshot()
+        while snap is not None and len(out) < limit:
+            summary = dict(snap.summary.additional_properties) if snap.summary else {}
+            operation = snap.summary.operation.value if snap.summary else "unknown"
+            out.append(SnapshotInfo(snapshot_id=snap.snapshot_id, parent_id=snap.parent_snapshot_id,
+                                    timestamp_ms=snap.timestamp_ms, operation=operation,
+                                    summary={k: str(v) for k, v in summary.items()}))
+            snap = table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id \
+                else None
+        return out
+
+    def summaries(self, namespace: str | None = None) -> list[TableSummary]:
+        """Every table with stats from snapshot summaries (no data scans)."""
+        out = []
+        for ns, layer in self._layer_namespaces(namespace):
+            for ident in self.catalog.list_tables((ns, layer)):
+                table = self.load(".".join(ident))
+                if table is not None:
+                    out.append(summarize(table))
+        return out
+
+    def summary(self, ident: str) -> TableSummary | None:
+        table = self.load(ident)
+        return summarize(table) if table is not None else None
+
+    def _layer_namespaces(self, namespace: str | None) -> list[tuple[str, str]]:
+        from pyiceberg.exceptions import NoSuchNamespaceError
+
+        found: list[tuple[str, str]] = []
+        roots = [(namespace,)] if namespace else self.catalog.list_namespaces()
+        for root in roots:
+            try:
+                children = self.catalog.list_namespaces(root)
+            except NoSuchNamespaceError:
+                continue
+            found.extend((str(c[0]), str(c[1])) for c in children if len(c) == 2)
+        if not found and not namespace:
+            found = [(str(n[0]), str(n[1])) for n in roots if len(n) == 2]
+        return sorted(set(found))
+
+    def drop(self, ident: str) -> bool:
+        from pyiceberg.exceptions import NoSuchTableError
+
+        try:
+            self.catalog.purge_table(ident_tuple(ident))
+        except NoSuchTableError:
+            return False
+        return True
+
+
+def _iceberg_type(arrow_type: Any) -> Any:
+    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
+
+    return visit_pyarrow(arrow_type, _ConvertToIcebergWithoutIDs())
+
+
+def _compatible(field_type: Any, arrow_type: Any) -> bool:
+    """True when the arrow type maps to the same Iceberg type or a safe widening of it."""
+    from pyiceberg.exceptions import ResolveError
+    from pyiceberg.schema import promote
+
+    incoming = _iceberg_type(arrow_type)
+    if incoming == field_type:
+        return True
+    try:
+        promote(field_type, incoming)
+    except ResolveError:
+        return False
+    return True
+
+
+def summarize(table: Table) -> TableSummary:
+    ns, layer, name = (str(p) for p in table.name())
+    snap = table.current_snapshot()
+    summary = snap.summary if snap is not None and snap.summary is not None else None
+    spec = table.spec()
+    schema = table.schema()
+    partition_by = [{"column": schema.find_field(f.source_id).name,
+                     "transform": str(f.transform).split("[")[0].lower()} for f in spec.fields]
+    return TableSummary(
+        namespace=ns, layer=layer, name=name, metadata_location=table.metadata_location,
+        snapshot_id=snap.snapshot_id if snap else None,
+        row_count=int(summary.get("total-records") or 0) if summary else 0,
+        size_bytes=int(summary.get("total-files-size") or 0) if summary else 0,
+        last_updated_ms=snap.timestamp_ms if snap else None,
+        published=is_published(table),
+        columns=[(f.name, duck_type(f.field_type)) for f in schema.fields],
+        partition_by=partition_by,
+        pipeline_id=table.properties.get("rat.pipeline_id"))
+
+
+_PRIMITIVES = {
+    "boolean": "BOOLEAN", "int": "INTEGER", "long": "BIGINT", "float": "FLOAT", "double": "DOUBLE",
+    "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP WITH TIME ZONE",
+    "timestamp_ns": "TIMESTAMP_NS", "timestamptz_ns": "TIMESTAMP WITH TIME ZONE",
+    "string": "VARCHAR", "uuid": "UUID", "binary": "BLOB",
+}
+
+
+def duck_type(field_type: Any) -> str:
+    """The DuckDB name of an Iceberg type, so every API reports DuckDB type names."""
+    from pyiceberg.types import DecimalType, ListType, MapType, StructType
+
+    if isinstance(field_type, DecimalType):
+        return f"DECIMAL({field_type.precision},{field_type.scale})"
+    if isinstance(field_type, ListType):
+        return duck_type(field_type.element_type) + "[]"
+    if isinstance(field_type, MapType):
+        return f"MAP({duck_type(field_type.key_type)}, {duck_type(field_type.value_type)})"
+    if isinstance(field_type, StructType):
+        inner = ", ".join(f"{f.name} {duck_type(f.field_type)}" for f in field_type.fields)
+        return f"STRUCT({inner})"
+    text = str(field_type)
+    return _PRIMITIVES.get(text, "BLOB" if text.startswith("fixed") else text.upper())

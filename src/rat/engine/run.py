@@ -1,0 +1,271 @@
+"""One run attempt inside a worker: load, compile, execute, write (stage), quality.
+
+The worker has no database credentials. Everything that touches platform state or the catalog
+goes through `RunHost`, which the parent implements (over the worker pipe) and which tests may
+implement in-process with the real catalog.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rat.core.specs import (
+    CommitRequest, PhaseProfile, QualityOutcome, RunResult, RunSpec, StageRequest, StageState,
+    TableState)
+from rat.engine import duck
+from rat.engine.catalog import io_properties
+from rat.engine.config import BUILTIN_STRATEGIES, PipelineConfig, build_config, strip_annotations
+from rat.engine.render import CompileError, RenderContext, render
+from rat.engine.sqlcheck import single_select
+from rat.engine.write import BATCH, STRATEGIES, WriteContext, WriteError, iceberg_safe_select
+
+if TYPE_CHECKING:
+    import duckdb
+
+ENTRY_FILES = ("pipeline.sql", "pipeline.py")
+
+
+class RunHost(Protocol):
+    """What a run asks of the process that owns state and the catalog."""
+
+    def table_state(self, ident: str) -> TableState | None: ...
+
+    def landing_files(self, namespace: str, zone: str) -> list[str]:
+        """URIs of the zone's unprocessed top-level files (recorded for archiving)."""
+
+    def prepare_stage(self, req: StageRequest) -> StageState: ...
+
+    def commit_stage(self, req: CommitRequest) -> StageState: ...
+
+    def log(self, level: str, message: str) -> None: ...
+
+    def phase(self, name: str) -> None: ...
+
+
+class RunFailed(Exception):
+    """A user-facing run failure (compile, execute or write)."""
+
+
+class Phases:
+    def __init__(self, host: RunHost) -> None:
+        self.host = host
+        self.profiles: list[PhaseProfile] = []
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[dict[str, Any]]:
+        self.host.phase(name)
+        meta: dict[str, Any] = {}
+        start = time.perf_counter()
+        try:
+            yield meta
+        finally:
+            self.profiles.append(PhaseProfile(
+                name=name, duration_ms=int((time.perf_counter() - start) * 1000), metadata=meta))
+
+
+def entry_file(files: dict[str, str]) -> str:
+    entries = [f for f in files if f in ENTRY_FILES]
+    if len(entries) != 1:
+        raise RunFailed("a pipeline needs exactly one entry file (pipeline.sql or pipeline.py)")
+    return entries[0]
+
+
+def load_config(spec: RunSpec) -> tuple[str, PipelineConfig]:
+    entry = entry_file(spec.files)
+    result = build_config(spec.files[entry], spec.files.get("config.yaml"),
+                          python=entry.endswith(".py"), strategies=BUILTIN_STRATEGIES)
+    if result.errors:
+        raise RunFailed("invalid pipeline config: " + "; ".join(result.errors))
+    if result.config.merge_strategy not in STRATEGIES:
+        raise RunFailed(f"merge_strategy {result.config.merge_strategy!r} is not available")
+    return entry, result.config
+
+
+class Resolver:
+    """ref()/this/landing_zone() for one run: each name resolves once, so the run is consistent."""
+
+    def __init__(self, spec: RunSpec, host: RunHost) -> None:
+        self.spec = spec
+        self.host = host
+        self.ident = f"{spec.namespace}.{spec.layer}.{spec.name}"
+        self._tables: dict[str, TableState | None] = {}
+        self.landing: list[str] = []
+
+    def state(self, ident: str) -> TableState | None:
+        if ident not in self._tables:
+            self._tables[ident] = self.host.table_state(ident)
+        return self._tables[ident]
+
+    def qualify(self, name: str) -> str:
+        parts = name.split(".")
+        if len(parts) == 2:
+            return f"{self.spec.namespace}.{name}"
+        if len(parts) == 3:
+            return name
+        raise CompileError(f"ref({name!r}): use 'layer.name' or 'namespace.layer.name'")
+
+    def ref(self, name: str) -> str:
+        ident = self.qualify(str(name))
+        state = self.state(ident)
+        if state is None or not state.published:
+            raise CompileError(f"ref({name!r}): table {ident} does not exist or has no published data")
+        return scan_expr(state)
+
+    def this(self) -> str:
+        state = self.state(self.ident)
+        if state is None or not state.published:
+            raise CompileError(
+                f"this: table {self.ident} does not exist yet; guard it with "
+                "{% if is_incremental() and watermark_value %}")
+        return scan_expr(state)
+
+    def landing_zone(self, zone: str) -> str:
+        files = self.host.landing_files(self.spec.namespace, str(zone))
+        self.landing.extend(files)
+        return self.spec.storage.uri(f"{self.spec.namespace}/landing/{zone}/*")
+
+
+def scan_expr(state: TableState) -> str:
+    pinned = f", snapshot_from_id={state.snapshot_id}" if state.snapshot_id is not None else ""
+    return f"iceberg_scan({duck.sql_str(state.metadata_location)}{pinned})"
+
+
+def watermark(con: duckdb.DuckDBPyConnection, resolver: Resolver, column: str) -> str | None:
+    state = resolver.state(resolver.ident)
+    if not column or state is None or not state.published:
+        return None
+    row = con.execute(
+        f"SELECT CAST(MAX({duck.quote_ident(column)}) AS VARCHAR) FROM {scan_expr(state)}"
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def compile_sql(source: str, config: PipelineConfig, resolver: Resolver,
+                con: duckdb.DuckDBPyConnection, run_started_at: str) -> str:
+    spec = resolver.spec
+    ctx = RenderContext(
+        namespace=spec.namespace, layer=spec.layer, name=spec.name,
+        merge_strategy=config.merge_strategy, run_started_at=run_started_at,
+        ref=resolver.ref, landing_zone=resolver.landing_zone, this=resolver.this,
+        watermark_value=watermark(con, resolver, config.watermark_column))
+    return single_select(render(strip_annotations(source), ctx))
+
+
+class Attempt:
+    """Runs the phases of one attempt, collecting profiles and the result."""
+
+    def __init__(self, spec: RunSpec, host: RunHost) -> None:
+        self.spec = spec
+        self.host = host
+        self.phases = Phases(host)
+        self.resolver = Resolver(spec, host)
+        self.result = RunResult(ok=False)
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        limits = self.spec.limits
+        con = duck.connect(memory_limit=limits.memory_limit, threads=limits.threads,
+                           temp_dir=limits.scratch_dir or None, storage=self.spec.storage)
+        allowed = [self.spec.warehouse, self.spec.storage.uri(f"{self.spec.namespace}/landing")]
+        if limits.scratch_dir:
+            allowed.append(limits.scratch_dir)
+        duck.lock_down(con, allowed)
+        return con
+
+    def execute(self) -> RunResult:
+        con = self.connect()
+        try:
+            self._phases(con)
+            self.result.ok = True
+        except (RunFailed, CompileError, WriteError) as exc:
+            self.result.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - DuckDB/Iceberg errors become the run's error
+            self.result.error = _describe(exc)
+        finally:
+            con.close()
+            self.result.phases = self.phases.profiles
+            self.result.landing_files = self.resolver.landing
+        return self.result
+
+    def _phases(self, con: duckdb.DuckDBPyConnection) -> None:
+        with self.phases.phase("load") as meta:
+            entry, config = load_config(self.spec)
+            meta["files"] = len(self.spec.files)
+            meta["merge_strategy"] = config.merge_strategy
+        with self.phases.phase("compile"):
+            if entry != "pipeline.sql":
+                raise RunFailed(f"{entry}: only SQL pipelines run in this build")
+            sql = compile_sql(self.spec.files[entry], config, self.resolver, con,
+                              self.spec.run_started_at)
+        with self.phases.phase("execute") as meta:
+            rows = self._materialize(con, sql)
+            meta["rows"] = rows
+            self.host.log("info", f"query produced {rows} rows")
+        with self.phases.phase("write") as meta:
+            self._write(con, config, rows, meta)
+        self.run_quality(con, config)
+
+    def _materialize(self, con: duckdb.DuckDBPyConnection, sql: str) -> int:
+        safe_sql, _names = iceberg_safe_select(con, sql)
+        con.execute(f"CREATE TEMP TABLE {BATCH} AS {safe_sql}")
+        row = con.execute(f"SELECT count(*) FROM {BATCH}").fetchone()
+        return int(row[0]) if row else 0
+
+    def _write(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig, rows: int,
+               meta: dict[str, Any]) -> None:
+        from pyiceberg.table import StaticTable
+
+        strategy = STRATEGIES[config.merge_strategy]()
+        if rows == 0 and config.merge_strategy != "full_refresh":
+            self.host.log("info", "no rows: nothing to write")
+            meta.update(rows_written=0, files_added=0, files_removed=0)
+            return
+        arrow_schema = con.execute(f"SELECT * FROM {BATCH} LIMIT 0").to_arrow_table().schema
+        stage = self.host.prepare_stage(StageRequest(
+            ident=self.resolver.ident, run_id=self.spec.run_id,
+            arrow_schema=arrow_schema.serialize().to_pybytes(),
+            partition_by=[{"column": p.column, "transform": p.transform}
+                          for p in config.partition_by],
+            replace_schema=strategy.replace_schema, table_properties={}))
+        table = StaticTable.from_metadata(stage.metadata_location,
+                                          properties=io_properties(self.spec.storage))
+        ctx = WriteContext(con=con, config=config, stage=stage, table=table,
+                           run_id=self.spec.run_id, run_started_at=self.spec.run_started_at,
+                           log=self.host.log)
+        plan = strategy.plan(ctx)
+        self.result.stage = self.host.commit_stage(CommitRequest(
+            ident=self.resolver.ident, branch=stage.branch, removed_files=plan.removed_files,
+            added_files=plan.added_files, properties=self._snapshot_properties(config)))
+        self.result.committed = True
+        self.result.rows_written = plan.rows_written
+        self.result.warnings.extend(plan.warnings)
+        meta.update(rows_written=plan.rows_written, rows_deleted=plan.rows_deleted,
+                    files_added=len(plan.added_files), files_removed=len(plan.removed_files),
+                    files_rewritten=plan.files_rewritten)
+        self.host.log("info", f"staged {plan.rows_written} rows in {len(plan.added_files)} files "
+                              f"(removed {len(plan.removed_files)} files)")
+
+    def _snapshot_properties(self, config: PipelineConfig) -> dict[str, str]:
+        return {"rat.run_id": self.spec.run_id,
+                "rat.pipeline_version": str(self.spec.version_number or 0),
+                "rat.merge_strategy": config.merge_strategy, "rat.operation": "write"}
+
+    def run_quality(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> None:
+        """Quality phase: runs no tests until the quality engine lands (see issue notes)."""
+        with self.phases.phase("quality") as meta:
+            outcomes: list[QualityOutcome] = []
+            meta["tests"] = len(outcomes)
+            self.result.quality = outcomes
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) < 4000 else text[:4000] + "…"
+
+
+def execute_run(spec: RunSpec, host: RunHost) -> RunResult:
+    """Execute one attempt of a run; never raises for user errors (they go into the result)."""
+    return Attempt(spec, host).execute()
+

@@ -1,0 +1,1 @@
+"""The files API: read pipeline and landing files, write only inside pipelines and zone samples."""

@@ -1,0 +1,1 @@
+"""Pipelines: definitions, draft files, scaffolding, versions."""

@@ -1,0 +1,106 @@
+-- name: insert_pipeline :one
+-- Create a pipeline row; the partial unique index refuses a live duplicate name.
+INSERT INTO pipelines (id, namespace, layer, name, type, description, owner)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id;
+
+-- name: get_pipeline :one
+-- A live pipeline by natural key, with its latest run.
+SELECT p.id, p.namespace, p.layer, p.name, p.type, p.description, p.owner, p.published_versions,
+       p.published_at, p.current_version, p.draft_dirty, p.max_versions, p.retention_config,
+       p.created_at, p.updated_at, v.config,
+       lr.id AS last_run_id, lr.status AS last_run_status, lr.started_at AS last_run_started_at,
+       lr.finished_at AS last_run_finished_at, lr.duration_ms AS last_run_duration_ms
+FROM pipelines p
+LEFT JOIN pipeline_versions v ON v.pipeline_id = p.id AND v.version_number = p.current_version
+LEFT JOIN LATERAL (
+    SELECT r.id, r.status, r.started_at, r.finished_at, r.duration_ms
+    FROM runs r WHERE r.pipeline_id = p.id ORDER BY r.created_at DESC LIMIT 1
+) lr ON true
+WHERE p.namespace = $1 AND p.layer = $2 AND p.name = $3 AND p.deleted_at IS NULL;
+
+-- name: get_pipeline_by_id :one
+-- A pipeline (live or soft-deleted) by id.
+SELECT p.id, p.namespace, p.layer, p.name, p.type, p.description, p.owner, p.published_versions,
+       p.published_at, p.current_version, p.draft_dirty, p.max_versions, p.retention_config,
+       p.created_at, p.updated_at, v.config,
+       NULL::uuid AS last_run_id, NULL::text AS last_run_status,
+       NULL::timestamptz AS last_run_started_at, NULL::timestamptz AS last_run_finished_at,
+       NULL::bigint AS last_run_duration_ms
+FROM pipelines p
+LEFT JOIN pipeline_versions v ON v.pipeline_id = p.id AND v.version_number = p.current_version
+WHERE p.id = $1;
+
+-- name: list_pipelines :many
+-- Filtered, sorted page of live pipelines with their latest run; sort key chosen by $5.
+SELECT p.id, p.namespace, p.layer, p.name, p.type, p.description, p.owner, p.published_versions,
+       p.published_at, p.current_version, p.draft_dirty, p.max_versions, p.retention_config,
+       p.created_at, p.updated_at, v.config,
+       lr.id AS last_run_id, lr.status AS last_run_status, lr.started_at AS last_run_started_at,
+       lr.finished_at AS last_run_finished_at, lr.duration_ms AS last_run_duration_ms,
+       count(*) OVER () AS total
+FROM pipelines p
+LEFT JOIN pipeline_versions v ON v.pipeline_id = p.id AND v.version_number = p.current_version
+LEFT JOIN LATERAL (
+    SELECT r.id, r.status, r.started_at, r.finished_at, r.duration_ms
+    FROM runs r WHERE r.pipeline_id = p.id ORDER BY r.created_at DESC LIMIT 1
+) lr ON true
+WHERE p.deleted_at IS NULL
+  AND ($1::text IS NULL OR p.namespace = $1)
+  AND ($2::text IS NULL OR p.layer = $2)
+  AND ($3::text IS NULL OR p.name ILIKE '%' || $3 || '%' OR p.description ILIKE '%' || $3 || '%')
+ORDER BY
+  CASE WHEN $5 = 'name' THEN p.name END ASC,
+  CASE WHEN $5 = '-name' THEN p.name END DESC,
+  CASE WHEN $5 = 'namespace' THEN p.namespace END ASC,
+  CASE WHEN $5 = '-namespace' THEN p.namespace END DESC,
+  CASE WHEN $5 = 'layer' THEN p.layer END ASC,
+  CASE WHEN $5 = '-layer' THEN p.layer END DESC,
+  CASE WHEN $5 = 'created_at' THEN p.created_at END ASC,
+  CASE WHEN $5 = '-created_at' THEN p.created_at END DESC,
+  CASE WHEN $5 = 'updated_at' THEN p.updated_at END ASC,
+  CASE WHEN $5 = '-updated_at' THEN p.updated_at END DESC,
+  CASE WHEN $5 = 'published_at' THEN p.published_at END ASC NULLS LAST,
+  CASE WHEN $5 = '-published_at' THEN p.published_at END DESC NULLS LAST,
+  p.created_at DESC, p.id
+LIMIT $4 OFFSET $6;
+
+-- name: update_pipeline :one
+-- Change descriptive fields; NULL arguments keep the current value.
+UPDATE pipelines
+SET description = COALESCE($2, description), type = COALESCE($3, type),
+    owner = COALESCE($4, owner), updated_at = now()
+WHERE id = $1 AND deleted_at IS NULL
+RETURNING id;
+
+-- name: set_draft_dirty :exec
+-- Record whether the draft differs from the published version.
+UPDATE pipelines SET draft_dirty = $2, updated_at = now() WHERE id = $1;
+
+-- name: soft_delete_pipeline :execrows
+-- Hide a pipeline; its name is free again at once, its data is purged later by the reaper.
+UPDATE pipelines SET deleted_at = now(), drop_table_on_purge = $2, updated_at = now()
+WHERE id = $1 AND deleted_at IS NULL;
+
+-- name: disable_pipeline_schedules :exec
+-- Stop the schedules of a deleted pipeline.
+UPDATE schedules SET enabled = false, next_run_at = NULL, updated_at = now() WHERE pipeline_id = $1;
+
+-- name: disable_pipeline_triggers :exec
+-- Stop the triggers of a deleted pipeline.
+UPDATE pipeline_triggers SET enabled = false, updated_at = now() WHERE pipeline_id = $1;
+
+-- name: namespace_exists :val
+-- True when the namespace exists.
+SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = $1);
+
+-- name: live_pipeline_keys :many
+-- Natural keys of every live pipeline (for the files API and lineage).
+SELECT id, namespace, layer, name, type FROM pipelines WHERE deleted_at IS NULL
+  AND ($1::text IS NULL OR namespace = $1);
+
+-- name: get_version :one
+-- One version of a pipeline.
+SELECT id, pipeline_id, version_number, message, published_versions, config, data_snapshot_id,
+       created_by, created_at
+FROM pipeline_versions WHERE pipeline_id = $1 AND version_number = $2;

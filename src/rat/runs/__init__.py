@@ -1,0 +1,1 @@
+"""Runs: the Postgres queue, claims with leases, logs, cancellation, history."""

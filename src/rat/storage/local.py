@@ -1,0 +1,105 @@
+"""Local-directory object store with atomic writes (temp file, fsync, rename)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rat.storage.base import ObjectInfo
+from rat.storage.keys import validate_key
+
+
+class LocalStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def _atomic(self, key: str, fill: object) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                fill(out)  # type: ignore[operator]
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def write(self, key: str, data: bytes) -> None:
+        self._atomic(key, lambda out: out.write(data))
+
+    def put_file(self, key: str, source: Path) -> None:
+        def fill(out: object) -> None:
+            with source.open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)  # type: ignore[misc]
+
+        self._atomic(key, fill)
+
+    def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        with self._path(key).open("rb") as src:
+            while chunk := src.read(chunk_size):
+                yield chunk
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not path.is_file():
+            return None
+        return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def list(self, prefix: str, *, recursive: bool = True) -> list[ObjectInfo]:
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not base.is_dir():
+            return []
+        paths = base.rglob("*") if recursive else base.iterdir()
+        out = []
+        for path in paths:
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                st = path.stat()
+                key = path.relative_to(self.root).as_posix()
+                out.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC)))
+        return sorted(out, key=lambda o: o.key)
+
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+        return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        base = self._path(prefix.rstrip("/"))
+        if not base.exists():
+            return 0
+        count = sum(1 for p in base.rglob("*") if p.is_file())
+        shutil.rmtree(base)
+        return count
+
+    def move(self, source: str, target: str) -> None:
+        dest = self._path(target)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._path(source), dest)
+
+    def uri(self, key: str) -> str:
+        return str(self.root / key) if key else str(self.root)
+
+    def check(self) -> None:
+        probe = self.root / ".rat-health"
+        probe.write_bytes(b"ok")
+        probe.unlink()

@@ -1,0 +1,106 @@
+"""S3/MinIO object store through the minio client; single PUT or multipart, both atomic."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+from rat.storage.base import ObjectInfo
+from rat.storage.keys import validate_key
+
+
+class S3Store:
+    def __init__(self, *, bucket: str, endpoint: str, access_key: str, secret_key: str,
+                 region: str, prefix: str = "", secure: bool = True) -> None:
+        from minio import Minio
+
+        host = urlparse(endpoint).netloc if "://" in endpoint else endpoint
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = Minio(host or "s3.amazonaws.com", access_key=access_key or None,
+                            secret_key=secret_key or None, secure=secure, region=region)
+
+    def _name(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    def _key(self, name: str) -> str:
+        return name[len(self.prefix):]
+
+    def read(self, key: str) -> bytes:
+        from minio.error import S3Error
+
+        try:
+            resp = self.client.get_object(self.bucket, self._name(key))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject"):
+                raise FileNotFoundError(key) from None
+            raise
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def write(self, key: str, data: bytes) -> None:
+        self.client.put_object(self.bucket, self._name(key), io.BytesIO(data), len(data))
+
+    def put_file(self, key: str, source: Path) -> None:
+        self.client.fput_object(self.bucket, self._name(key), str(source),
+                                part_size=16 * 1024 * 1024)
+
+    def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        resp = self.client.get_object(self.bucket, self._name(key))
+        try:
+            yield from resp.stream(chunk_size)
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        from minio.error import S3Error
+
+        try:
+            st = self.client.stat_object(self.bucket, self._name(key))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                return None
+            raise
+        assert st.last_modified is not None  # noqa: S101 - S3 always sends it
+        return ObjectInfo(key, st.size or 0, st.last_modified)
+
+    def list(self, prefix: str, *, recursive: bool = True) -> list[ObjectInfo]:
+        objs = self.client.list_objects(self.bucket, prefix=self.prefix + prefix,
+                                        recursive=recursive)
+        out = [ObjectInfo(self._key(o.object_name), o.size or 0, o.last_modified)
+               for o in objs if o.object_name and not o.is_dir and o.last_modified]
+        return sorted(out, key=lambda o: o.key)
+
+    def delete(self, key: str) -> bool:
+        if self.stat(key) is None:
+            return False
+        self.client.remove_object(self.bucket, self._name(key))
+        return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        from minio.deleteobjects import DeleteObject
+
+        names = [DeleteObject(self.prefix + o.key) for o in self.list(prefix)]
+        for err in self.client.remove_objects(self.bucket, names):
+            raise OSError(f"cannot delete {err.name}: {err.message}")
+        return len(names)
+
+    def move(self, source: str, target: str) -> None:
+        from minio.commonconfig import CopySource
+
+        self.client.copy_object(self.bucket, self._name(target),
+                                CopySource(self.bucket, self._name(source)))
+        self.client.remove_object(self.bucket, self._name(source))
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def check(self) -> None:
+        if not self.client.bucket_exists(self.bucket):
+            raise OSError(f"bucket {self.bucket} does not exist")

@@ -1,0 +1,1 @@
+"""Tables: the published Iceberg tables, their stats and descriptions."""

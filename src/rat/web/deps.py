@@ -1,0 +1,66 @@
+"""The service container handlers receive, and small request helpers."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Request
+
+from rat.config import Settings
+from rat.core.errors import Invalid
+from rat.files.service import FilesService
+from rat.pipelines.service import PipelinesService
+from rat.query.service import QueryService
+from rat.runs.service import RunsService
+from rat.tables.service import TablesService
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pipelines: PipelinesService
+    runs: RunsService
+    files: FilesService
+    tables: TablesService
+    query: QueryService
+    readiness: Callable[[], Awaitable[dict[str, Any]]]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def services(request: Request[Any, Any, Any]) -> Services:
+    svc: Services = request.app.state["services"]
+    return svc
+
+
+def request_id(request: Request[Any, Any, Any]) -> str:
+    rid = request.scope.get("state", {}).get("request_id")
+    return str(rid) if rid else ""
+
+
+def new_request_id(header: str | None) -> str:
+    return header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+
+
+def int_param(value: str | None, name: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise Invalid(f"{name} must be an integer") from None
+
+
+def bool_param(value: str | None, name: str, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise Invalid(f"{name} must be true, false, 1 or 0")

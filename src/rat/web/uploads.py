@@ -1,0 +1,128 @@
+"""Streamed multipart uploads: the body goes to a spool file chunk by chunk, never into memory."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from rat.core.errors import Invalid, TooLarge, UnsupportedMedia
+
+MAX_FIELD_BYTES = 64 * 1024
+# multipart framing around the file: boundaries and part headers, generously bounded
+_FRAMING_BYTES = 64 * 1024
+
+
+class SpooledFile(msgspec.Struct, kw_only=True):
+    path: Path
+    filename: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class _Collector:
+    """Parser callbacks: text fields in memory (small), the file part into a spool file."""
+
+    def __init__(self, file_field: str, max_bytes: int) -> None:
+        self.file_field = file_field
+        self.max_bytes = max_bytes
+        self.fields: dict[str, str] = {}
+        self.pending: list[bytes] = []
+        self.file_size = 0
+        self.digest = hashlib.sha256()
+        self.filename = ""
+        self.content_type = "application/octet-stream"
+        self._header_field = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._current: str | None = None
+        self._is_file = False
+        self._value = bytearray()
+        self.saw_file = False
+
+    def callbacks(self) -> dict[str, Any]:
+        return {"on_part_begin": self._part_begin, "on_part_data": self._part_data,
+                "on_part_end": self._part_end, "on_header_field": self._header_name,
+                "on_header_value": self._header_value}
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._current = None
+        self._is_file = False
+        self._value = bytearray()
+
+    def _header_name(self, data: bytes, start: int, end: int) -> None:
+        self._header_field = data[start:end].lower()
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._headers[self._header_field] = self._headers.get(self._header_field, b"") + \
+            data[start:end]
+        if self._header_field == b"content-disposition":
+            _, options = parse_options_header(self._headers[b"content-disposition"])
+            self._current = options.get(b"name", b"").decode(errors="replace")
+            if self._current == self.file_field and b"filename" in options:
+                self._is_file = True
+                self.saw_file = True
+                self.filename = options[b"filename"].decode(errors="replace")
+        if self._header_field == b"content-type":
+            self.content_type = self._headers[b"content-type"].decode(errors="replace")
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self._is_file:
+            self.file_size += len(chunk)
+            if self.file_size > self.max_bytes:
+                raise TooLarge(f"upload exceeds the limit of {self.max_bytes} bytes")
+            self.digest.update(chunk)
+            self.pending.append(chunk)
+            return
+        self._value.extend(chunk)
+        if len(self._value) > MAX_FIELD_BYTES:
+            raise Invalid("form fields must be at most 64 KiB")
+
+    def _part_end(self) -> None:
+        if self._current and not self._is_file:
+            self.fields[self._current] = self._value.decode(errors="replace")
+
+
+async def receive_multipart(request: Request[Any, Any, Any], tmp_dir: Path, max_bytes: int,
+                            file_field: str = "file") -> tuple[dict[str, str], SpooledFile]:
+    """Parse a multipart body; return its text fields and the spooled file part.
+
+    Raises 413 (and keeps nothing) when Content-Length or the bytes actually read exceed
+    `max_bytes`, 415 when the body is not multipart, 400 when the file part is missing.
+    """
+    mime, options = parse_options_header(request.headers.get("content-type", ""))
+    if mime != b"multipart/form-data" or b"boundary" not in options:
+        raise UnsupportedMedia("Content-Type must be multipart/form-data")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes + _FRAMING_BYTES:
+        raise TooLarge(f"upload exceeds the limit of {max_bytes} bytes")
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+    spool_path = Path(name)
+    try:
+        with open(fd, "wb") as spool:
+            collector = _Collector(file_field, max_bytes)
+            parser = MultipartParser(options[b"boundary"], collector.callbacks())
+            async for chunk in request.stream():
+                parser.write(chunk)
+                if collector.pending:
+                    data, collector.pending = b"".join(collector.pending), []
+                    await asyncio.to_thread(spool.write, data)
+            parser.finalize()
+    except BaseException:
+        spool_path.unlink(missing_ok=True)
+        raise
+    if not collector.saw_file:
+        spool_path.unlink(missing_ok=True)
+        raise Invalid(f"multipart field '{file_field}' (a file) is required")
+    return collector.fields, SpooledFile(
+        path=spool_path, filename=collector.filename, size=collector.file_size,
+        sha256=collector.digest.hexdigest(), content_type=collector.content_type)
