@@ -145,10 +145,6 @@ WHERE run_id = $1 AND seq > $2 AND level = ANY($3)
 ORDER BY seq
 LIMIT $4;
 
--- name: run_status :one
--- Current status of a run (SSE polling).
-SELECT status FROM runs WHERE id = $1;
-
 -- name: expired_running_runs :many
 -- Running runs whose lease expired: their worker or whole server died.
 SELECT r.id, r.pipeline_id, p.namespace, p.layer, p.name

@@ -3,11 +3,6 @@
 SELECT namespace, layer, name, description, owner, column_descriptions
 FROM table_metadata;
 
--- name: get_table_metadata :one
--- Description, owner and column descriptions of one table.
-SELECT namespace, layer, name, description, owner, column_descriptions
-FROM table_metadata WHERE namespace = $1 AND layer = $2 AND name = $3;
-
 -- name: list_freshness :many
 -- Latest freshness verdict per table.
 SELECT namespace, layer, name, status, age_seconds, checked_at FROM table_freshness;
