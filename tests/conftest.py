@@ -130,7 +130,7 @@ class S3Server:
         from minio import Minio
 
         bucket = f"rat-{uuid.uuid4().hex[:10]}"
-        client = Minio(f"127.0.0.1:{self.port}", access_key="test", secret_key="test",  # noqa: S106
+        client = Minio(f"127.0.0.1:{self.port}", access_key="test", secret_key="test",
                        secure=False, region="us-east-1")
         client.make_bucket(bucket)
         return bucket

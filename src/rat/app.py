@@ -71,7 +71,7 @@ def open_store(spec: StorageSpec) -> ObjectStore:
 
 
 def sqlalchemy_url(dsn: str) -> str:
-    """pyiceberg's SqlCatalog speaks SQLAlchemy; point it at the same database via psycopg."""
+    """Pyiceberg's SqlCatalog speaks SQLAlchemy; point it at the same database via psycopg."""
     scheme, rest = dsn.split("://", 1)
     if scheme not in ("postgres", "postgresql"):
         raise ValueError("RAT_DATABASE_URL must be a postgresql:// URL")
@@ -213,7 +213,7 @@ class Runtime:
 async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
     try:
         await asyncio.wait_for(fn(), READY_CHECK_SECONDS)
-    except Exception as exc:  # noqa: BLE001 - every failure is a failed check
+    except Exception as exc:
         return {"status": "error", "error": str(exc) or type(exc).__name__}
     return {"status": "ok"}
 
@@ -235,8 +235,8 @@ def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
             app.state["features"] = {"edition": "community"}
             if announce:
                 log.info("RAT is running at http://%s:%s", settings.host, settings.port)
-                print(f"RAT is running at http://{_display_host(settings.host)}:{settings.port}",
-                      flush=True)  # noqa: T201 - the one line `make run` promises
+                url = f"http://{_display_host(settings.host)}:{settings.port}"
+                print(f"RAT is running at {url}", flush=True)  # noqa: T201 - `make run` promises it
             yield
         finally:
             await runtime.stop()

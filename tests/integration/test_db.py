@@ -26,7 +26,7 @@ async def test_migrations_are_idempotent_and_concurrent_safe(pg_base: str) -> No
     target = dsn_for(pg_base, "mig_race")
     try:
         results = await asyncio.gather(*(apply_migrations(target, MIGRATIONS_DIR) for _ in range(4)))
-        applied = sorted(sum(results, []))
+        applied = sorted(name for result in results for name in result)
         assert applied == sorted(p.name for p in MIGRATIONS_DIR.glob("*.sql"))
         assert await apply_migrations(target, MIGRATIONS_DIR) == []
         conn = await asyncpg.connect(target)

@@ -30,7 +30,8 @@ def test_write_read_stat_list_delete(store: ObjectStore) -> None:
     store.write("ns/other.txt", b"333")
     assert store.read("ns/a/b/two.txt") == b"22"
     info = store.stat("ns/other.txt")
-    assert info is not None and info.size == 3
+    assert info is not None
+    assert info.size == 3
     assert store.stat("ns/missing") is None
     assert [o.key for o in store.list("ns/a/")] == ["ns/a/b/two.txt", "ns/a/one.txt"]
     assert [o.key for o in store.list("ns/a/", recursive=False)] == ["ns/a/one.txt"]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from rat.engine.render import (
-    CompileError, RenderContext, bare_ref_lines, constant_args, dynamic_call_lines, render)
+    CompileError,
+    RenderContext,
+    bare_ref_lines,
+    constant_args,
+    dynamic_call_lines,
+    render,
+)
 from rat.engine.sqlcheck import single_select
 
 

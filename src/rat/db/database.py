@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, overload
 
@@ -14,6 +13,8 @@ from rat.core.errors import Unavailable
 from rat.db.queries import Query
 
 T = TypeVar("T")
+# What `connection()`/`transaction()` yield: a pooled connection proxy, usable as a Connection.
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 ACQUIRE_TIMEOUT_SECONDS = 5.0
 _json_encoder = msgspec.json.Encoder()
 
@@ -31,7 +32,7 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
         server_settings={"application_name": "rat", "timezone": "UTC"})
 
 
-def _record(row: Mapping[str, Any]) -> dict[str, Any]:
+def _record(row: asyncpg.Record) -> dict[str, Any]:
     return dict(row.items())
 
 
@@ -43,12 +44,13 @@ class Database:
         self.dsn = dsn
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(self) -> AsyncIterator[Conn]:
         try:
             conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise Unavailable("database busy: no connection within 5 s") from None
-        except (OSError, asyncpg.PostgresConnectionStatusError, asyncpg.CannotConnectNowError):
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                asyncpg.TooManyConnectionsError):
             raise Unavailable("database unavailable") from None
         try:
             yield conn
@@ -56,12 +58,12 @@ class Database:
             await self.pool.release(conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[Conn]:
         async with self.connection() as conn, conn.transaction():
             yield conn
 
     @asynccontextmanager
-    async def _use(self, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+    async def _use(self, conn: Conn | None) -> AsyncIterator[Conn]:
         if conn is not None:
             yield conn
             return
@@ -70,12 +72,12 @@ class Database:
 
     @overload
     async def one(self, q: Query, *args: Any, into: type[T],
-                  conn: asyncpg.Connection | None = None) -> T | None: ...
+                  conn: Conn | None = None) -> T | None: ...
     @overload
     async def one(self, q: Query, *args: Any, into: None = None,
-                  conn: asyncpg.Connection | None = None) -> dict[str, Any] | None: ...
+                  conn: Conn | None = None) -> dict[str, Any] | None: ...
     async def one(self, q: Query, *args: Any, into: type[Any] | None = None,
-                  conn: asyncpg.Connection | None = None) -> Any:
+                  conn: Conn | None = None) -> Any:
         async with self._use(conn) as c:
             row = await c.fetchrow(q.sql, *args)
         if row is None:
@@ -84,33 +86,33 @@ class Database:
 
     @overload
     async def many(self, q: Query, *args: Any, into: type[T],
-                   conn: asyncpg.Connection | None = None) -> list[T]: ...
+                   conn: Conn | None = None) -> list[T]: ...
     @overload
     async def many(self, q: Query, *args: Any, into: None = None,
-                   conn: asyncpg.Connection | None = None) -> list[dict[str, Any]]: ...
+                   conn: Conn | None = None) -> list[dict[str, Any]]: ...
     async def many(self, q: Query, *args: Any, into: type[Any] | None = None,
-                   conn: asyncpg.Connection | None = None) -> list[Any]:
+                   conn: Conn | None = None) -> list[Any]:
         async with self._use(conn) as c:
             rows = await c.fetch(q.sql, *args)
         if into is None:
             return [_record(r) for r in rows]
         return [msgspec.convert(_record(r), into) for r in rows]
 
-    async def val(self, q: Query, *args: Any, conn: asyncpg.Connection | None = None) -> Any:
+    async def val(self, q: Query, *args: Any, conn: Conn | None = None) -> Any:
         async with self._use(conn) as c:
             return await c.fetchval(q.sql, *args)
 
-    async def exec(self, q: Query, *args: Any, conn: asyncpg.Connection | None = None) -> None:
+    async def exec(self, q: Query, *args: Any, conn: Conn | None = None) -> None:
         async with self._use(conn) as c:
             await c.execute(q.sql, *args)
 
-    async def execrows(self, q: Query, *args: Any, conn: asyncpg.Connection | None = None) -> int:
+    async def execrows(self, q: Query, *args: Any, conn: Conn | None = None) -> int:
         async with self._use(conn) as c:
             status = await c.execute(q.sql, *args)
         return int(status.rsplit(" ", 1)[-1])
 
     async def executemany(self, q: Query, rows: Sequence[Sequence[Any]],
-                          conn: asyncpg.Connection | None = None) -> None:
+                          conn: Conn | None = None) -> None:
         async with self._use(conn) as c:
             await c.executemany(q.sql, rows)
 

@@ -28,5 +28,5 @@ def load_queries(package: str, filename: str = "queries.sql") -> dict[str, Query
         name = head["name"]
         if name in out:
             raise ValueError(f"{package}/{filename}: duplicate query {name!r}")
-        out[name] = Query(name, cast(LiteralString, body), cast(Returns, head["returns"]))
+        out[name] = Query(name, body, cast(Returns, head["returns"]))
     return out

@@ -108,7 +108,12 @@ def is_published(table: Table) -> bool:
 
 def _transform(name: str) -> Any:
     from pyiceberg.transforms import (
-        DayTransform, HourTransform, IdentityTransform, MonthTransform, YearTransform)
+        DayTransform,
+        HourTransform,
+        IdentityTransform,
+        MonthTransform,
+        YearTransform,
+    )
 
     return {"identity": IdentityTransform(), "day": DayTransform(), "month": MonthTransform(),
             "year": YearTransform(), "hour": HourTransform()}[name]
@@ -307,8 +312,9 @@ class IcebergTables:
         tx = table.transaction()
         # pyiceberg has no public "set current schema"; this is the same update its own
         # UpdateSchema commit emits, guarded by the schema id we read.
-        tx._apply((SetCurrentSchemaUpdate(schema_id=snap.schema_id),),
-                  (AssertCurrentSchemaId(current_schema_id=table.metadata.current_schema_id),))
+        tx._apply((SetCurrentSchemaUpdate(schema_id=snap.schema_id),),  # type: ignore[call-arg]
+                  (AssertCurrentSchemaId(  # type: ignore[call-arg]
+                      current_schema_id=table.metadata.current_schema_id),))
         tx.commit_transaction()
 
     def find_run_snapshot(self, ident: str, run_id: str) -> int | None:

@@ -109,9 +109,8 @@ def _as_list(value: Any, field: str, errors: list[str]) -> list[str]:
     else:
         errors.append(f"{field} must be a list or a comma-separated string")
         return []
-    for item in items:
-        if not IDENT.match(item):
-            errors.append(f"{field}: {item!r} is not an identifier")
+    errors.extend(f"{field}: {item!r} is not an identifier" for item in items
+                  if not IDENT.match(item))
     return items
 
 
@@ -278,9 +277,8 @@ def _check_semantics(cfg: PipelineConfig, strategies: Mapping[str, tuple[str, ..
         errors.append(f"merge_strategy {cfg.merge_strategy!r} is not one of "
                       f"{', '.join(sorted(strategies))}")
         return
-    for required in strategies[cfg.merge_strategy]:
-        if not getattr(cfg, required):
-            errors.append(f"merge_strategy {cfg.merge_strategy!r} requires {required}")
+    errors.extend(f"merge_strategy {cfg.merge_strategy!r} requires {required}"
+                  for required in strategies[cfg.merge_strategy] if not getattr(cfg, required))
     if cfg.scd_valid_from == cfg.scd_valid_to:
         errors.append("scd_valid_from and scd_valid_to must differ")
     if cfg.scd_hard_deletes not in ("ignore", "invalidate"):

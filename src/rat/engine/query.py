@@ -10,7 +10,8 @@ import base64
 import decimal
 import math
 import time
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 

@@ -162,8 +162,8 @@ def dynamic_call_lines(source: str) -> list[tuple[int, str]]:
 def bare_ref_lines(source: str) -> list[int]:
     """Lines with `ref(` written in plain SQL text (outside {{ }} and outside comments)."""
     lines = []
-    for lineno, token, value in _ENV.lex(source):
-        if token != "data":
+    for lineno, kind, value in _ENV.lex(source):
+        if kind != "data":
             continue
         for offset, text in enumerate(value.split("\n")):
             code = text.split("--", 1)[0]

@@ -13,8 +13,15 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rat.core.specs import (
-    CommitRequest, PhaseProfile, QualityOutcome, RunResult, RunSpec, StageRequest, StageState,
-    TableState)
+    CommitRequest,
+    PhaseProfile,
+    QualityOutcome,
+    RunResult,
+    RunSpec,
+    StageRequest,
+    StageState,
+    TableState,
+)
 from rat.engine import duck
 from rat.engine.catalog import io_properties
 from rat.engine.config import BUILTIN_STRATEGIES, PipelineConfig, build_config, strip_annotations
@@ -181,7 +188,7 @@ class Attempt:
             self.result.ok = True
         except (RunFailed, CompileError, WriteError) as exc:
             self.result.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - DuckDB/Iceberg errors become the run's error
+        except Exception as exc:
             self.result.error = _describe(exc)
         finally:
             con.close()

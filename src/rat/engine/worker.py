@@ -19,8 +19,7 @@ from typing import Any
 
 import msgspec
 
-from rat.core.specs import (
-    CommitRequest, RunSpec, StageRequest, StageState, TableState)
+from rat.core.specs import CommitRequest, RunSpec, StageRequest, StageState, TableState
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder()
@@ -131,7 +130,7 @@ def serve(channel: Channel) -> None:
         try:
             handler = JOBS[str(msg["job"])]
             channel.send({"t": "done", "body": handler(msg["body"], channel)})
-        except Exception as exc:  # noqa: BLE001 - reported to the parent, worker stays up
+        except Exception as exc:
             channel.send({"t": "failed", "error": f"{type(exc).__name__}: {exc}",
                           "trace": traceback.format_exc(limit=8)})
 

@@ -8,8 +8,8 @@ run's branch. Strategies never rewrite files that hold no affected rows.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import msgspec

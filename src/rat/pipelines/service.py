@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import uuid
 from typing import Any
@@ -16,8 +17,17 @@ from rat.db.database import Database
 from rat.db.queries import load_queries
 from rat.engine.config import BUILTIN_STRATEGIES
 from rat.pipelines.models import (
-    Created, Pipeline, PipelineCreate, PipelinePage, PipelineUpdate, entry_filename, from_row,
-    pipeline_prefix, starter_config, starter_source)
+    Created,
+    Pipeline,
+    PipelineCreate,
+    PipelinePage,
+    PipelineUpdate,
+    entry_filename,
+    from_row,
+    pipeline_prefix,
+    starter_config,
+    starter_source,
+)
 from rat.storage.base import Storage
 
 Q = load_queries("rat.pipelines")
@@ -205,6 +215,6 @@ class PipelinesService:
             out[rel] = (await self.storage.read(blob_key(cid))).decode("utf-8", errors="replace")
         return out
 
-    async def live_keys(self, namespace: str | None = None) -> list[dict[str, Any]]:
+    async def live_keys(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         return await self.db.many(Q["live_pipeline_keys"], namespace)
 

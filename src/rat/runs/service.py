@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from rat.core.errors import FailedPrecondition, Invalid, NotFound
 from rat.core.events import EventBus
 from rat.core.ids import parse_uuid
 from rat.core.timefmt import parse_rfc3339
-from rat.db.database import Database
+from rat.db.database import Conn, Database
 from rat.db.queries import load_queries
 from rat.pipelines.models import Pipeline
 from rat.pipelines.service import PipelinesService, check_page, check_sort
 from rat.runs.models import (
-    LOG_LEVELS, RunCancelled, RunCreate, RunCreated, RunDetail, RunLog, RunLogs, RunPage,
-    detail_from_row, run_from_row)
+    LOG_LEVELS,
+    RunCancelled,
+    RunCreate,
+    RunCreated,
+    RunDetail,
+    RunLog,
+    RunLogs,
+    RunPage,
+    detail_from_row,
+    run_from_row,
+)
 
 Q = load_queries("rat.runs")
 SORTS = ("created_at", "started_at", "finished_at", "duration_ms", "status")
@@ -66,7 +74,7 @@ class RunsService:
         return RunCreated(run_id=run_id, status="pending")
 
     async def enqueue(self, pipeline: Pipeline, trigger: str, *,
-                      conn: asyncpg.Connection | None = None, request_id: str | None = None,
+                      conn: Conn | None = None, request_id: str | None = None,
                       schedule_id: uuid.UUID | None = None,
                       scheduled_for: datetime | None = None) -> uuid.UUID:
         """Insert a pending run of the pipeline's current version and wake the dispatcher."""
@@ -114,7 +122,7 @@ class RunsService:
         return RunLogs(logs=rows, status=run.status)
 
     @staticmethod
-    def levels_from(level: str | None) -> list[str]:
+    def levels_from(level: str | None) -> builtins.list[str]:
         if level is None or level == "":
             return list(LOG_LEVELS)
         level = "warn" if level == "warning" else level

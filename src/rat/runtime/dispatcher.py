@@ -27,9 +27,15 @@ import msgspec
 from rat.config import Settings
 from rat.core.events import EventBus
 from rat.core.specs import (
-    CommitRequest, EngineLimits, RunResult, RunSpec, StageRequest, StorageSpec)
+    CommitRequest,
+    EngineLimits,
+    RunResult,
+    RunSpec,
+    StageRequest,
+    StorageSpec,
+)
 from rat.core.timefmt import utcnow
-from rat.db.database import Database
+from rat.db.database import Conn, Database
 from rat.db.queries import load_queries
 from rat.engine.catalog import IcebergTables, branch_name
 from rat.pipelines.models import Pipeline
@@ -101,7 +107,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
+        self._listener: Conn | None = None
         self._slots = asyncio.Semaphore(pool.size)
 
     @property
@@ -188,7 +194,7 @@ class Dispatcher:
     async def _attempt(self, ctx: RunContext) -> RunResult:
         try:
             files = await self.pipelines.run_files(ctx.pipeline, ctx.claimed.version_number)
-        except Exception as exc:  # noqa: BLE001 - a missing blob fails the run, not the server
+        except Exception as exc:
             return RunResult(ok=False, error=f"cannot load pipeline files: {exc}")
         spec = self._spec(ctx, files)
         retire = "pipeline.py" in files
@@ -331,7 +337,7 @@ class Dispatcher:
 
     async def _finish(self, ctx: RunContext, result: RunResult, status: str,
                       snapshot_id: int | None, error: str | None,
-                      conn: asyncpg.Connection | None = None) -> int:
+                      conn: Conn | None = None) -> int:
         profiles = [msgspec.to_builtins(p) for p in result.phases]
         return await self.db.execrows(
             Q["finish_run"], ctx.run_id, ctx.claimed.lease_token, status, result.rows_written,

@@ -75,9 +75,9 @@ class WorkerProcess:
         child_fd = child_sock.detach()
         os.set_inheritable(child_fd, True)
         args = [sys.executable, "-m", "rat.engine.workerproc", str(child_fd), self.kind, *self.modules]
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            args, pass_fds=(child_fd,), env=worker_env(), stdin=subprocess.DEVNULL,
-            start_new_session=True)
+        self.proc = await asyncio.to_thread(
+            subprocess.Popen, args, pass_fds=(child_fd,), env=worker_env(),
+            stdin=subprocess.DEVNULL, start_new_session=True)
         os.close(child_fd)
         self.conn = Connection(parent_sock.detach())
         loop = asyncio.get_running_loop()
@@ -133,7 +133,7 @@ class WorkerProcess:
                 raise RuntimeError("this job cannot make requests")
             body = await rpc(str(msg["method"]), msg.get("body"))
             reply = {"t": "rpc_ok", "id": msg["id"], "body": body}
-        except Exception as exc:  # noqa: BLE001 - the worker reports it as the job's failure
+        except Exception as exc:
             reply = {"t": "rpc_err", "id": msg["id"], "error": str(exc) or type(exc).__name__}
         await self._send(reply)
 
@@ -217,7 +217,7 @@ class WorkerPool:
             try:
                 await self._spawn()
                 return
-            except Exception:  # noqa: BLE001 - logged in _spawn; try again shortly
+            except Exception:
                 await asyncio.sleep(2)
 
     @contextlib.asynccontextmanager

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from rat.storage.base import ObjectInfo
 from rat.storage.keys import validate_key
@@ -21,13 +22,13 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
 
-    def _atomic(self, key: str, fill: object) -> None:
+    def _atomic(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as out:
-                fill(out)  # type: ignore[operator]
+                fill(out)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
@@ -42,9 +43,9 @@ class LocalStore:
         self._atomic(key, lambda out: out.write(data))
 
     def put_file(self, key: str, source: Path) -> None:
-        def fill(out: object) -> None:
+        def fill(out: BinaryIO) -> None:
             with source.open("rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)  # type: ignore[misc]
+                shutil.copyfileobj(src, out, 1 << 20)
 
         self._atomic(key, fill)
 

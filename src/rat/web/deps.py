@@ -56,7 +56,7 @@ def int_param(value: str | None, name: str, default: int) -> int:
         raise Invalid(f"{name} must be an integer") from None
 
 
-def bool_param(value: str | None, name: str, default: bool = False) -> bool:
+def bool_param(value: str | None, name: str, *, default: bool = False) -> bool:
     if value is None or value == "":
         return default
     if value.lower() in ("true", "1"):

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from rat.core.errors import envelope
@@ -49,7 +50,7 @@ class RequestContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         rid = new_request_id(_header(scope, b"x-request-id"))
@@ -83,7 +84,9 @@ def _with_headers(send: Send, rid: str, scope: Scope) -> Send:
 
 async def _reject(send: Send, rid: str) -> None:
     body = msgspec.json.encode(envelope(403, "cross-site request refused", "FORBIDDEN"))
-    await send({"type": "http.response.start", "status": 403, "headers": [
+    start: Any = {"type": "http.response.start", "status": 403, "headers": [
         (b"content-type", b"application/json"), (b"x-request-id", rid.encode()),
-        *_SECURITY_HEADERS]})
-    await send({"type": "http.response.body", "body": body})
+        *_SECURITY_HEADERS]}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)

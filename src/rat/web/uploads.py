@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import msgspec
 from litestar import Request
@@ -91,6 +92,17 @@ class _Collector:
             self.fields[self._current] = self._value.decode(errors="replace")
 
 
+def _open_spool(tmp_dir: Path) -> tuple[BinaryIO, Path]:
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+    return os.fdopen(fd, "wb"), Path(name)
+
+
+def _discard(spool: BinaryIO, path: Path) -> None:
+    spool.close()
+    path.unlink(missing_ok=True)
+
+
 async def receive_multipart(request: Request[Any, Any, Any], tmp_dir: Path, max_bytes: int,
                             file_field: str = "file") -> tuple[dict[str, str], SpooledFile]:
     """Parse a multipart body; return its text fields and the spooled file part.
@@ -104,25 +116,22 @@ async def receive_multipart(request: Request[Any, Any, Any], tmp_dir: Path, max_
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes + _FRAMING_BYTES:
         raise TooLarge(f"upload exceeds the limit of {max_bytes} bytes")
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
-    spool_path = Path(name)
+    spool, spool_path = await asyncio.to_thread(_open_spool, tmp_dir)
     try:
-        with open(fd, "wb") as spool:
-            collector = _Collector(file_field, max_bytes)
-            parser = MultipartParser(options[b"boundary"], collector.callbacks())
-            async for chunk in request.stream():
-                parser.write(chunk)
-                if collector.pending:
-                    data, collector.pending = b"".join(collector.pending), []
-                    await asyncio.to_thread(spool.write, data)
-            parser.finalize()
+        collector = _Collector(file_field, max_bytes)
+        parser = MultipartParser(options[b"boundary"], cast(Any, collector.callbacks()))
+        async for chunk in request.stream():
+            parser.write(chunk)
+            if collector.pending:
+                data, collector.pending = b"".join(collector.pending), []
+                await asyncio.to_thread(spool.write, data)
+        parser.finalize()
+        if not collector.saw_file:
+            raise Invalid(f"multipart field '{file_field}' (a file) is required")
     except BaseException:
-        spool_path.unlink(missing_ok=True)
+        await asyncio.to_thread(_discard, spool, spool_path)
         raise
-    if not collector.saw_file:
-        spool_path.unlink(missing_ok=True)
-        raise Invalid(f"multipart field '{file_field}' (a file) is required")
+    await asyncio.to_thread(spool.close)
     return collector.fields, SpooledFile(
         path=spool_path, filename=collector.filename, size=collector.file_size,
         sha256=collector.digest.hexdigest(), content_type=collector.content_type)

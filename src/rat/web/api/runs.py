@@ -9,7 +9,15 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from rat.runs.models import TERMINAL, RunCancelled, RunCreate, RunCreated, RunDetail, RunLogs, RunPage
+from rat.runs.models import (
+    TERMINAL,
+    RunCancelled,
+    RunCreate,
+    RunCreated,
+    RunDetail,
+    RunLogs,
+    RunPage,
+)
 from rat.web.body import read_json
 from rat.web.deps import int_param, request_id, services
 
