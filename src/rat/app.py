@@ -249,7 +249,7 @@ def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
         lifespan=[lifespan], exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[RequestContextMiddleware],
         csrf_config=CSRFConfig(secret=secret_key(settings), exclude=["/api/", "/health"]),
-        request_max_body_size=None, debug=False)
+        request_max_body_size=None, debug=False, logging_config=None)
 
 
 def _display_host(host: str) -> str:

@@ -21,6 +21,18 @@ def _settings() -> Settings:
 def serve(_args: argparse.Namespace) -> int:
     import uvicorn
 
+    class Server(uvicorn.Server):
+        """SIGTERM/SIGINT: graceful shutdown, exit 0; a second signal: exit at once (exit 1).
+
+        uvicorn re-raises the signal after a graceful shutdown (exit status 143); a server that
+        shut down as asked did not fail, so it exits 0 instead.
+        """
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            if self.should_exit:
+                raise SystemExit(1)
+            self.should_exit = True
+
     from rat.app import create_app
     from rat.logs import configure
 
@@ -30,7 +42,7 @@ def serve(_args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             access_log=False, lifespan="on", timeout_graceful_shutdown=
                             settings.shutdown_grace_seconds + 5, proxy_headers=False)
-    server = uvicorn.Server(config)
+    server = Server(config)
     server.run()
     return 0 if server.started else 1
 
