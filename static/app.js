@@ -1,4 +1,5 @@
-// RAT's small client glue: error toasts for failed htmx requests. No user data is ever evaluated.
+// RAT's small client glue: toasts, dialogs, confirmations, live run logs (SSE), upload progress.
+// User data is only ever written with textContent; nothing from the server is evaluated.
 (function () {
   "use strict";
   function toast(text, isError) {
@@ -26,4 +27,86 @@
   document.addEventListener("htmx:sendError", function () { toast("Server unreachable", true); });
   document.body.addEventListener("rat:toast", function (evt) { toast(evt.detail.value || "Done", false); });
   window.ratToast = toast;
+
+  // <button data-open-dialog="id"> opens <dialog id>; the button is a link without JavaScript.
+  document.addEventListener("click", function (evt) {
+    var opener = evt.target.closest && evt.target.closest("[data-open-dialog]");
+    if (!opener) return;
+    var dialog = document.getElementById(opener.getAttribute("data-open-dialog"));
+    if (!dialog || !dialog.showModal) return;
+    evt.preventDefault();
+    if (dialog.open) dialog.close();
+    dialog.showModal();
+    var first = dialog.querySelector("input:not([type=hidden]), select, textarea");
+    if (first) first.focus();
+  });
+  document.addEventListener("click", function (evt) {
+    var closer = evt.target.closest && evt.target.closest("[data-close-dialog]");
+    if (closer) closer.closest("dialog").close();
+  });
+  // <form data-confirm="question"> asks before a destructive post (htmx or plain).
+  document.addEventListener("submit", function (evt) {
+    var q = evt.target.getAttribute && evt.target.getAttribute("data-confirm");
+    if (q && !window.confirm(q)) { evt.preventDefault(); evt.stopImmediatePropagation(); }
+  }, true);
+
+  // Live logs: <pre data-stream="/api/v1/runs/{id}/logs" data-after="seq"> follows the run over
+  // SSE, reconnecting with backoff from the last record seen, until the run's status event.
+  function logLine(rec) {
+    var line = document.createElement("span"), ts = document.createElement("span"),
+        lvl = document.createElement("span");
+    line.className = "log-line log-" + String(rec.level).replace(/[^a-z]/g, "");
+    ts.className = "log-ts";
+    ts.textContent = String(rec.timestamp).slice(11, 23);
+    lvl.className = "log-level";
+    lvl.textContent = rec.level;
+    line.append(ts, " ", lvl, " ", String(rec.message), "\n");
+    return line;
+  }
+  function stream(pre) {
+    var after = parseInt(pre.getAttribute("data-after"), 10) || 0, delay = 1000;
+    var state = document.querySelector('[data-log-state="' + pre.id + '"]');
+    var follow = document.querySelector('[data-log-follow="' + pre.id + '"]');
+    function say(text) { if (state) state.textContent = text; }
+    function open() {
+      if (!document.body.contains(pre)) return;
+      var es = new EventSource(pre.getAttribute("data-stream") + "?after_seq=" + after);
+      es.addEventListener("open", function () { say("live"); });
+      es.addEventListener("log", function (e) {
+        var rec = JSON.parse(e.data);
+        if (rec.seq <= after) return;
+        after = rec.seq;
+        delay = 1000;
+        pre.appendChild(logLine(rec));
+        if (!follow || follow.checked) pre.scrollTop = pre.scrollHeight;
+      });
+      es.addEventListener("status", function (e) {
+        es.close();
+        say("finished: " + JSON.parse(e.data).status);
+      });
+      es.addEventListener("error", function () {
+        es.close();
+        say("reconnecting in " + Math.round(delay / 1000) + " s…");
+        setTimeout(open, delay);
+        delay = Math.min(delay * 2, 30000);
+      });
+    }
+    open();
+  }
+  function initLogs(root) {
+    root.querySelectorAll("pre[data-stream]").forEach(function (pre) {
+      if (pre.ratStreaming) return;
+      pre.ratStreaming = true;
+      pre.scrollTop = pre.scrollHeight;
+      stream(pre);
+    });
+  }
+  document.addEventListener("change", function (evt) {
+    var id = evt.target.getAttribute && evt.target.getAttribute("data-log-level");
+    var pre = id && document.getElementById(id);
+    if (pre) pre.setAttribute("data-min-level", evt.target.value);
+  });
+
+  if (window.htmx) window.htmx.onLoad(initLogs);
+  else initLogs(document);
 })();

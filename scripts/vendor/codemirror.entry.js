@@ -1,7 +1,7 @@
 // The CodeMirror 6 surface RAT's static/editor.js uses, bundled by scripts/vendor.sh into one IIFE
 // (global `RatCM`). Keep this list minimal: every export ships to the browser.
 export { EditorView, keymap, lineNumbers } from "@codemirror/view";
-export { EditorState, Compartment } from "@codemirror/state";
+export { EditorState, Compartment, Prec } from "@codemirror/state";
 export { basicSetup } from "codemirror";
 export { HighlightStyle, syntaxHighlighting, indentUnit } from "@codemirror/language";
 export { tags } from "@lezer/highlight";

@@ -44,9 +44,7 @@ from rat.web.api import tables as api_tables
 from rat.web.deps import Services
 from rat.web.errors import HANDLERS
 from rat.web.middleware import RequestContextMiddleware
-from rat.web.pages import home as page_home
-from rat.web.pages import pipelines as page_pipelines
-from rat.web.pages import runs as page_runs
+from rat.web.pages import ROUTES as PAGE_ROUTES
 
 log = logging.getLogger("rat")
 READY_CHECK_SECONDS = 2.0
@@ -241,7 +239,7 @@ def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
         finally:
             await runtime.stop()
 
-    pages = [*page_home.ROUTES, *page_pipelines.ROUTES, *page_runs.ROUTES]
+    pages = PAGE_ROUTES
     static = create_static_files_router(path="/static", directories=[STATIC_DIR],
                                         include_in_schema=False)
     return Litestar(

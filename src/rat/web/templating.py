@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
-from jinja2_fragments import render_block
+import msgspec
+from jinja2_fragments import render_blocks
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.utils.scope.state import ScopeState
@@ -58,12 +59,29 @@ def _ago(value: datetime | None) -> str:
     return f"{max(seconds, 0)} s ago"
 
 
+MACRO_FILES = ("_macros/ui.html", "_macros/pipeline.html", "_macros/editor.html")
+
+
+def _cell(value: Any) -> str:
+    """A result cell as text: NULL, JSON for nested values and booleans, str() otherwise."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, dict | list | bool):
+        return msgspec.json.encode(value).decode()
+    return str(value)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(duration=_duration, filesize=_filesize, dt=_dt, ago=_ago)
+    env.filters.update(duration=_duration, filesize=_filesize, dt=_dt, ago=_ago, cell=_cell)
     env.globals.update(version=__version__)
+    # Macros are globals, not per-template imports: a block rendered alone (an htmx fragment)
+    # does not run its template's top-level `{% from … import %}` lines.
+    for name in MACRO_FILES:
+        module = env.get_template(name).module
+        env.globals.update({k: getattr(module, k) for k in dir(module) if not k.startswith("_")})
     return env
 
 
@@ -94,13 +112,17 @@ def _context(request: Request[Any, Any, Any], nonce: str, ctx: dict[str, Any]) -
             "path": request.url.path, "features": state.get("features", {}), **ctx}
 
 
-def render(request: Request[Any, Any, Any], template: str, *, block: str | None = None,
-           status: int = 200, headers: dict[str, str] | None = None, **ctx: Any) -> Response[str]:
-    """Full page for normal navigation; only `block` for an htmx request that targets it."""
+def render(request: Request[Any, Any, Any], template: str, *,
+           block: str | tuple[str, ...] | None = None, status: int = 200,
+           headers: dict[str, str] | None = None, **ctx: Any) -> Response[str]:
+    """Full page for normal navigation; only `block` for an htmx request that targets it.
+
+    `block` may name several blocks (e.g. a form plus its `oob_*` companions).
+    """
     nonce = secrets.token_urlsafe(16)
     context = _context(request, nonce, ctx)
     if block is not None and is_fragment(request):
-        html = render_block(ENV, template, block, context)
+        html = render_blocks(ENV, template, (block,) if isinstance(block, str) else block, context)
     else:
         html = ENV.get_template(template).render(context)
     out_headers = {"Content-Security-Policy": _CSP.format(nonce=nonce), "Vary": "HX-Request",

@@ -1,1 +1,15 @@
 """HTML pages (htmx). Each page calls the same services as its JSON twin under /api/v1."""
+
+from rat.web.pages import (
+    explorer,
+    home,
+    pipeline,
+    pipeline_actions,
+    pipelines,
+    query,
+    runs,
+    settings,
+)
+
+ROUTES = [*home.ROUTES, *pipelines.ROUTES, *pipeline.ROUTES, *pipeline_actions.ROUTES,
+          *runs.ROUTES, *query.ROUTES, *explorer.ROUTES, *settings.ROUTES]

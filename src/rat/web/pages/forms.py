@@ -6,6 +6,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Redirect
 
+from rat.core.errors import Invalid
 from rat.web.templating import is_fragment
 
 T = TypeVar("T")
@@ -18,7 +19,11 @@ async def form_data(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 def to_struct(data: dict[str, str], model: type[T]) -> T:
     fields = set(getattr(model, "__struct_fields__", ()))
-    return msgspec.convert({k: v for k, v in data.items() if k in fields}, model, strict=False)
+    try:
+        return msgspec.convert({k: v for k, v in data.items() if k in fields}, model,
+                               strict=False)
+    except msgspec.ValidationError as exc:
+        raise Invalid(str(exc)) from None
 
 
 def go(request: Request[Any, Any, Any], url: str) -> Response[Any]:

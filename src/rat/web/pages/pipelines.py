@@ -1,4 +1,4 @@
-"""Pipeline pages: the list with search and the create form."""
+"""Pipeline pages: the list with search, layer filter and sort, and the create dialog."""
 
 from typing import Any
 from urllib.parse import urlencode
@@ -11,32 +11,46 @@ from rat.web.deps import int_param, services
 from rat.web.pages.forms import form_data, go, to_struct
 from rat.web.templating import render
 
+PAGE = 50
+SORTS = {"-created_at": "newest", "name": "name", "layer": "layer", "-updated_at": "updated"}
 _EMPTY_FORM = {"namespace": "default", "layer": "bronze", "name": "", "type": "sql",
                "description": "", "merge_strategy": "full_refresh", "unique_key": ""}
 
 
+async def _list_page(request: Request[Any, Any, Any], filters: dict[str, str], start: int,
+                     **ctx: Any) -> Response[str]:
+    sort = filters.get("sort") or "-created_at"
+    page = await services(request).pipelines.list(
+        search=filters.get("search") or None, layer=filters.get("layer") or None,
+        namespace=filters.get("namespace") or None, sort=sort, limit=PAGE, offset=start)
+    query = urlencode({k: v for k, v in filters.items() if v})
+    ctx = {"form": _EMPTY_FORM, "error": None, "show_form": False, **ctx}
+    return render(request, "pipelines/index.html", page=page, filters=filters, sorts=SORTS,
+                  limit=PAGE, offset=start, query_base=(query + "&") if query else "", **ctx)
+
+
 @get("/pipelines", name="pages:pipelines", include_in_schema=False)
 async def pipelines_page(request: Request[Any, Any, Any], search: str | None = None,
-                         layer: str | None = None, offset: str | None = None) -> Response[str]:
-    start = int_param(offset, "offset", 0)
-    page = await services(request).pipelines.list(search=search or None, layer=layer or None,
-                                                   limit=50, offset=start)
-    query = urlencode({k: v for k, v in {"search": search, "layer": layer}.items() if v})
-    return render(request, "pipelines/index.html", block="pipelines_table", page=page,
-                  filters={"search": search, "layer": layer}, form=_EMPTY_FORM, error=None,
-                  limit=50, offset=start, query_base=(query + "&") if query else "")
+                         layer: str | None = None, namespace: str | None = None,
+                         sort: str | None = None, offset: str | None = None,
+                         new: str | None = None) -> Response[str]:
+    filters = {"search": search or "", "layer": layer or "", "namespace": namespace or "",
+               "sort": sort or ""}
+    return await _list_page(request, filters, int_param(offset, "offset", 0),
+                            block="pipelines_table", show_form=new == "1")
 
 
 @post("/pipelines", name="pages:pipelines:create", include_in_schema=False)
 async def create_pipeline(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Create with starter files, then open the code tab; errors keep what was typed."""
     data = {**_EMPTY_FORM, **await form_data(request)}
-    body = to_struct({k: v for k, v in data.items() if v != ""}, PipelineCreate)
     try:
+        body = to_struct({k: v for k, v in data.items() if v != ""}, PipelineCreate)
         created = await services(request).pipelines.create(body)
     except RatError as exc:
-        return render(request, "pipelines/index.html", block="create_form", status=422,
-                      form=data, error=exc.message, page={"pipelines": [], "total": 0},
-                      filters={}, limit=50, offset=0, query_base="")
+        return await _list_page(request, dict.fromkeys(("search", "layer", "namespace", "sort"), ""),
+                                0, block="create_form", status=422, form=data,
+                                error=exc.message, show_form=True)
     return go(request, f"/pipelines/{created.namespace}/{created.layer}/{created.name}?tab=code")
 
 

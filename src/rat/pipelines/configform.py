@@ -1,0 +1,127 @@
+"""The merge-strategy form: read and write the strategy keys of config.yaml (P§4.3).
+
+Edits are line-level so comments and structured keys (`columns`, `partition_by`, `freshness`)
+survive exactly as the user wrote them; the result is validated with the same config merge as
+publish before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from rat.core.errors import Invalid
+from rat.engine.config import build_config, load_yaml
+from rat.files.service import FilesService, FileWritten
+from rat.pipelines.models import Pipeline
+
+_TOP_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:")
+_DIGITS = re.compile(r"^\d{1,6}$")
+STRATEGY_KEYS = ("merge_strategy", "unique_key", "watermark_column", "partition_column",
+                 "scd_valid_from", "scd_valid_to", "scd_hard_deletes", "archive_landing_zones",
+                 "max_retries", "retry_delay_seconds")
+
+
+class StrategyForm(msgspec.Struct, kw_only=True):
+    """Form values as the user typed them (text), so a bad value is shown back unchanged."""
+
+    merge_strategy: str = "full_refresh"
+    unique_key: str = ""
+    watermark_column: str = ""
+    partition_column: str = ""
+    scd_valid_from: str = "valid_from"
+    scd_valid_to: str = "valid_to"
+    scd_hard_deletes: str = "ignore"
+    archive_landing_zones: str = ""
+    max_retries: str = "0"
+    retry_delay_seconds: str = "30"
+
+
+_DEFAULTS = StrategyForm()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "on" if value else ""
+    return "" if value is None else str(value)
+
+
+def form_from_yaml(text: str) -> StrategyForm:
+    """Current values of config.yaml (defaults for missing keys; unparsable YAML → defaults)."""
+    data = load_yaml(text, [])
+    values = {k: _text(data[k]) for k in STRATEGY_KEYS if k in data}
+    if "archive_landing_zones" in data:
+        values["archive_landing_zones"] = "on" if str(data["archive_landing_zones"]).lower() in (
+            "true", "yes", "1") else ""
+    return msgspec.convert(values, StrategyForm)
+
+
+def _yaml_value(key: str, text: str) -> str | None:
+    """The YAML to write for one key, or None to drop the key (empty or default value)."""
+    text = text.strip()
+    if key == "archive_landing_zones":
+        return "true" if text else None
+    if key == "unique_key":
+        keys = [k.strip() for k in text.split(",") if k.strip()]
+        return msgspec.json.encode(keys).decode() if keys else None
+    if key != "merge_strategy" and text == getattr(_DEFAULTS, key):
+        return None
+    if not text:
+        return None
+    if key in ("max_retries", "retry_delay_seconds") and _DIGITS.match(text):
+        return text
+    # JSON strings are valid YAML scalars and cannot inject structure (newlines, colons).
+    return msgspec.json.encode(text).decode()
+
+
+def set_keys(text: str, values: Mapping[str, str | None]) -> str:
+    """Replace (or append) top-level keys; None removes a key. Other lines are kept as written."""
+    remaining = dict(values)
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        match = _TOP_KEY.match(line)
+        if match and match.group(1) in remaining:
+            value = remaining.pop(match.group(1))
+            if value is not None:
+                out.append(f"{match.group(1)}: {value}")
+            skipping = True
+            continue
+        if skipping and (not line.strip() or line[:1] in (" ", "\t", "-")):
+            continue  # continuation of the value being replaced (block list or mapping)
+        skipping = False
+        out.append(line)
+    out.extend(f"{k}: {v}" for k, v in remaining.items() if v is not None)
+    return "\n".join(out) + "\n"
+
+
+def field_errors(errors: list[str]) -> dict[str, str]:
+    """Map each error message to the form field it names (messages start with the key)."""
+    out: dict[str, str] = {}
+    for message in errors:
+        key = next((k for k in STRATEGY_KEYS if k in message), "_form")
+        out[key] = f"{out[key]}; {message}" if key in out else message
+    return out
+
+
+async def save_strategy(files: FilesService, pipeline: Pipeline, form: StrategyForm,
+                        ) -> FileWritten:
+    """Write the strategy keys into config.yaml after validating the merged config.
+
+    Raises Invalid (with `extra["fields"]`: field → message) and writes nothing when the result
+    would not publish.
+    """
+    draft = await files.pipelines.draft_files(pipeline)
+    entry = next((draft[f] for f in ("pipeline.sql", "pipeline.py") if f in draft), "")
+    values = {k: _yaml_value(k, getattr(form, k)) for k in STRATEGY_KEYS}
+    updated = set_keys(draft.get("config.yaml", ""), values)
+    result = build_config(entry, updated, python=pipeline.type == "python")
+    if result.config_errors:
+        raise Invalid("; ".join(result.config_errors),
+                      extra={"fields": field_errors(result.config_errors)})
+    return await files.write(pipeline.prefix + "config.yaml", updated)

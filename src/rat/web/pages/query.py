@@ -1,0 +1,55 @@
+"""Query console: editor with schema autocomplete, Ctrl-Enter, typed result grid."""
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+
+from rat.core.errors import RatError
+from rat.query.service import QueryRequest
+from rat.web.deps import Services, int_param, services
+from rat.web.pages.forms import form_data
+from rat.web.templating import render
+
+# The grid shows at most this many rows; larger results are for the downloads.
+GRID_ROWS = 1000
+
+
+async def schema(svc: Services, namespace: str) -> dict[str, list[list[str]]]:
+    """`layer.name` (this namespace) and `ns.layer.name` → [[column, type], …] of published tables."""
+    out: dict[str, list[list[str]]] = {}
+    for t in await svc.tables.registry.published():
+        name = f"{t.layer}.{t.name}" if t.namespace == namespace else \
+            f"{t.namespace}.{t.layer}.{t.name}"
+        out[name] = [[c, typ] for c, typ in t.columns]
+    return dict(sorted(out.items()))
+
+
+async def _page(request: Request[Any, Any, Any], form: dict[str, str], *, result: Any = None,
+                error: str | None = None, status: int = 200) -> Response[str]:
+    namespace = form.get("namespace") or "default"
+    return render(request, "query/index.html", block="results", status=status, form=form,
+                  schema=await schema(services(request), namespace), result=result,
+                  error=error, grid_rows=GRID_ROWS)
+
+
+@get("/query", name="pages:query", include_in_schema=False)
+async def query_page(request: Request[Any, Any, Any], sql: str | None = None,
+                     namespace: str | None = None) -> Response[str]:
+    return await _page(request, {"sql": sql or "", "namespace": namespace or "default",
+                                 "limit": "1000"})
+
+
+@post("/query", name="pages:query:run", include_in_schema=False)
+async def run_query(request: Request[Any, Any, Any]) -> Response[str]:
+    """Run the console statement; errors (refused statement, DuckDB message) show in the grid."""
+    form = {"sql": "", "namespace": "default", "limit": "1000", **await form_data(request)}
+    try:
+        body = QueryRequest(sql=form["sql"], namespace=form["namespace"],
+                            limit=int_param(form["limit"], "limit", 1000))
+        result = await services(request).query.run_decoded(body)
+    except RatError as exc:
+        return await _page(request, form, error=exc.message, status=422)
+    return await _page(request, form, result=result)
+
+
+ROUTES = [query_page, run_query]

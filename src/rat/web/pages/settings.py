@@ -1,0 +1,38 @@
+"""Settings: what this RAT is running on (version, edition, storage, catalog, data dir)."""
+
+from typing import Any
+
+from litestar import Request, Response, get
+
+from rat import __version__
+from rat.config import Settings
+from rat.web.deps import services
+from rat.web.templating import render
+
+
+def platform_facts(s: Settings, edition: str) -> list[tuple[str, str]]:
+    """Label/value pairs for the settings page; never secrets or DSNs."""
+    storage = (f"S3 bucket {s.s3_bucket}" + (f" at {s.s3_endpoint}" if s.s3_endpoint else "")
+               + (f", prefix {s.s3_prefix}" if s.s3_prefix else "")) if s.uses_s3 else \
+        f"local directory {s.data_path / 'storage'}"
+    catalog = "Iceberg SQL catalog in the state database" if s.catalog_type == "sql" else \
+        f"Iceberg REST catalog {s.catalog_uri}"
+    database = "external Postgres" if s.database_url else f"embedded Postgres in {s.data_path / 'pg'}"
+    return [("Version", __version__), ("Edition", edition), ("Storage", storage),
+            ("Catalog", f"{catalog} (name {s.catalog_name})"), ("State database", database),
+            ("Data directory", str(s.data_path)),
+            ("Run workers", f"{s.worker_count} × {s.worker_memory_limit}"),
+            ("Query workers", f"{s.query_workers} × {s.query_memory_limit}, timeout "
+                              f"{s.query_timeout_seconds} s"),
+            ("Upload limit", f"{s.upload_max_bytes} bytes"),
+            ("Scheduler", "on" if s.scheduler_enabled else "off")]
+
+
+@get("/settings", name="pages:settings", include_in_schema=False)
+async def settings_page(request: Request[Any, Any, Any]) -> Response[str]:
+    edition = str(request.app.state.get("features", {}).get("edition", "community"))
+    return render(request, "settings/index.html",
+                  facts=platform_facts(services(request).settings, edition))
+
+
+ROUTES = [settings_page]
