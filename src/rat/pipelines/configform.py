@@ -104,7 +104,9 @@ def field_errors(errors: list[str]) -> dict[str, str]:
     """Map each error message to the form field it names (messages start with the key)."""
     out: dict[str, str] = {}
     for message in errors:
-        key = next((k for k in STRATEGY_KEYS if k in message), "_form")
+        # "merge_strategy 'x' requires unique_key" belongs next to the missing field.
+        named = message.split(" requires ", 1)[1:] or [message]
+        key = next((k for k in STRATEGY_KEYS if k in named[0]), "_form")
         out[key] = f"{out[key]}; {message}" if key in out else message
     return out
 
