@@ -1,0 +1,128 @@
+"""Hostile strings in names, descriptions, cells, column names, file names, logs and DuckDB error
+text: every page shows them as text, no script runs, no dialog opens, and no request is made that
+the page itself did not intend (htmx gadgets stay inert)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Watch, screenshot
+from tests.conftest import RatServer, unique, wait_run
+
+MARK = "xss-probe"
+PAYLOADS = [
+    f'<img src="/{MARK}/img" onerror="alert(1)">',
+    "<script>alert(2)</script>",
+    f'<div hx-get="/api/v1/pipelines?{MARK}=hx" hx-trigger="load">gadget</div>',
+    '<a href="javascript:alert(3)" hx-on:click="alert(4)">link</a>',
+    '"><svg onload=alert(5)>',
+]
+HOSTILE = " ".join(PAYLOADS)
+COLUMN = '<b onmouseover="alert(6)">col</b>'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+HOSTILE_SQL = (f'SELECT {_lit(HOSTILE)} AS "{COLUMN.replace(chr(34), chr(34) * 2)}", 1 AS n '
+               f"UNION ALL SELECT {_lit(PAYLOADS[2])}, 2")
+TEST_FILE = "tests/quality/<svg onload=alert(7)>.sql"
+BAD_SQL = 'SELECT "' + PAYLOADS[0].replace('"', '""') + '" FROM range(1)'
+
+
+@pytest.fixture(scope="module")
+def hostile(fresh_server: RatServer) -> dict[str, str]:
+    """A pipeline whose description, cells and column names are hostile, plus a failing one whose
+    DuckDB error (shown as the run error and logged) echoes a hostile identifier."""
+    api = httpx.Client(base_url=f"{fresh_server.url}/api/v1", timeout=60)
+    good, bad = unique("hostile"), unique("broken")
+    for name, layer, source in ((good, "bronze", HOSTILE_SQL), (bad, "silver", BAD_SQL)):
+        resp = api.post("/pipelines", json={"namespace": "default", "layer": layer, "name": name,
+                                            "source": source,
+                                            "description": HOSTILE})
+        assert resp.status_code == 201, resp.text
+    tests_path = quote(f"default/pipelines/bronze/{good}/{TEST_FILE}")
+    resp = api.put(f"/files/{tests_path}", json={"content": f"-- {HOSTILE}\nSELECT 1 WHERE false"})
+    assert resp.status_code == 200, resp.text
+    runs = {}
+    for name, layer in ((good, "bronze"), (bad, "silver")):
+        run_id = api.post("/runs", json={"namespace": "default", "layer": layer,
+                                         "pipeline": name}).json()["run_id"]
+        runs[layer] = wait_run(api, run_id)["id"]  # type: ignore[assignment]
+    assert api.get(f"/runs/{runs['silver']}").json()["status"] == "failed"
+    api.close()
+    return {"good": good, "bad": bad, "good_run": runs["bronze"], "bad_run": runs["silver"]}
+
+
+def _assert_inert(page: Page, watch: Watch) -> None:
+    assert page.locator(f'img[src="/{MARK}/img"]').count() == 0
+    assert page.locator("[hx-trigger=load], svg[onload], [onmouseover]").count() == 0
+    assert page.locator("script:not([nonce])").count() == 0
+    assert not [r for r in watch.requests if MARK in r], watch.requests
+    watch.assert_clean()
+
+
+def test_hostile_content_is_shown_as_text_everywhere(page: Page, watch: Watch,
+                                                     hostile: dict[str, str]) -> None:
+    good, bad = hostile["good"], hostile["bad"]
+    visits = [("/", None), ("/pipelines", HOSTILE), ("/runs", None),
+              (f"/pipelines/default/bronze/{good}", HOSTILE),
+              (f"/pipelines/default/bronze/{good}?tab=code", None),
+              (f"/pipelines/default/bronze/{good}?tab=code&file={quote(TEST_FILE)}", HOSTILE),
+              (f"/pipelines/default/bronze/{good}?tab=settings", None),
+              (f"/runs/{hostile['good_run']}", None),
+              (f"/runs/{hostile['bad_run']}", PAYLOADS[0]),
+              (f"/pipelines/default/silver/{bad}?tab=code", None),
+              ("/explorer", None), ("/query", None), ("/settings", None)]
+    for path, visible in visits:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        if visible:
+            expect(page.get_by_text(visible, exact=False).first).to_be_visible()
+        _assert_inert(page, watch)
+    page.goto(f"/runs/{hostile['bad_run']}")
+    expect(page.locator(".run-error")).to_contain_text(PAYLOADS[0])
+    expect(page.locator("#run-log .log-error").first).to_contain_text(PAYLOADS[0])
+    screenshot(page, "xss-run-error")
+
+
+def test_hostile_query_results_and_errors_stay_text(page: Page, watch: Watch,
+                                                    hostile: dict[str, str]) -> None:
+    page.goto("/query")
+    editor = page.locator(".cm-content")
+    editor.click()
+    page.keyboard.insert_text(f"SELECT * FROM bronze.{hostile['good']}")
+    page.keyboard.press("Control+Enter")
+    grid = page.locator("#query-results table")
+    expect(grid.locator("th").first).to_contain_text(COLUMN)
+    expect(grid).to_contain_text(PAYLOADS[2])
+    page.wait_for_timeout(500)  # a live gadget would have fired its request by now
+    _assert_inert(page, watch)
+    screenshot(page, "xss-query")
+
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(BAD_SQL)
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#query-results pre.error-text")).to_contain_text(PAYLOADS[0])
+    page.wait_for_timeout(300)
+    _assert_inert(page, watch)
+
+
+def test_hostile_form_input_is_echoed_escaped(page: Page, watch: Watch) -> None:
+    page.goto("/pipelines")
+    page.get_by_role("button", name="New pipeline").click()
+    dialog = page.locator("#new-pipeline")
+    dialog.locator("input[name=name]").fill(PAYLOADS[0])
+    dialog.locator("input[name=description]").fill(HOSTILE)
+    dialog.get_by_role("button", name="Create pipeline").click()
+    expect(dialog.locator(".field-error")).to_contain_text("name must match")
+    expect(dialog.locator("input[name=name]")).to_have_value(PAYLOADS[0])
+    expect(dialog.locator("input[name=description]")).to_have_value(HOSTILE)
+    assert re.search(r"/pipelines$", page.url)
+    _assert_inert(page, watch)
