@@ -244,3 +244,14 @@ def test_json_twin_links_point_at_the_api(pages: PageClient) -> None:
     assert f'href="/api/v1/pipelines/default/silver/{name}"' in page.text
     assert httpx.get(str(pages.http.base_url) + f"/api/v1/pipelines/default/silver/{name}"
                      ).json()["name"] == name
+
+
+def test_runs_filter_bad_date_is_inline_and_kept(pages: PageClient) -> None:
+    resp = pages.get("/runs?since=yesterday&pipeline=abc", htmx=True)
+    assert resp.status_code == 422
+    assert "started_after must be" in resp.text
+    full = pages.get("/runs?since=yesterday&pipeline=abc")
+    assert 'value="yesterday"' in full.text
+    assert 'value="abc"' in full.text
+    ok = pages.get("/runs?since=2020-01-01&status=success")
+    assert ok.status_code == 200

@@ -4,31 +4,45 @@ Live logs come from the API's SSE stream; the page renders the records written s
 timings, and Cancel / Re-run.
 """
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 
-from rat.runs.models import ACTIVE, RunCreate, RunDetail
+from rat.core.errors import Invalid
+from rat.runs.models import ACTIVE, RunCreate, RunDetail, RunPage
 from rat.web.deps import int_param, request_id, services
 from rat.web.pages.forms import go
 from rat.web.templating import is_fragment, render
 
 # A run page shows at most this many log records inline; the rest streams or is in the API.
 LOG_PAGE = 5000
+PAGE = 50
+
+
+def _since(text: str) -> str | None:
+    """A date from the filter form (YYYY-MM-DD) as the start of that day in UTC."""
+    return f"{text}T00:00:00Z" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else (text or None)
 
 
 @get("/runs", name="pages:runs", include_in_schema=False)
 async def runs_page(request: Request[Any, Any, Any], status: str | None = None,
-                    pipeline: str | None = None, offset: str | None = None) -> Response[str]:
-    start = int_param(offset, "offset", 0)
-    page = await services(request).runs.list(status=status or None, pipeline=pipeline or None,
-                                             limit=50, offset=start)
-    active = any(r.status in ACTIVE for r in page.runs)
-    query = urlencode({k: v for k, v in {"status": status, "pipeline": pipeline}.items() if v})
-    return render(request, "runs/index.html", block="runs_table", page=page,
-                  filters={"status": status, "pipeline": pipeline}, active=active, limit=50,
-                  offset=start, query_base=(query + "&") if query else "")
+                    pipeline: str | None = None, since: str | None = None,
+                    offset: str | None = None) -> Response[str]:
+    filters = {"status": status or "", "pipeline": pipeline or "", "since": since or ""}
+    error, page = None, RunPage(runs=[], total=0)
+    try:
+        page = await services(request).runs.list(
+            status=status or None, pipeline=pipeline or None, started_after=_since(since or ""),
+            limit=PAGE, offset=int_param(offset, "offset", 0))
+    except Invalid as exc:
+        error = exc.message
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return render(request, "runs/index.html", block="runs_table", page=page, filters=filters,
+                  active=any(r.status in ACTIVE for r in page.runs), limit=PAGE,
+                  offset=int_param(offset, "offset", 0), error=error,
+                  query_base=(query + "&") if query else "", status=422 if error else 200)
 
 
 def phases(run: RunDetail) -> list[dict[str, Any]]:
