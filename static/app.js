@@ -107,6 +107,69 @@
     if (pre) pre.setAttribute("data-min-level", evt.target.value);
   });
 
+  // Uploads: <form data-upload-url="/api/v1/…/files"> sends each dropped or chosen file with
+  // XHR (so the progress bar moves), then fires `rat:files-changed` so file lists refresh.
+  // Without JavaScript the same form posts multipart to its action.
+  function upload(form, files) {
+    var bar = form.querySelector("progress"), out = form.querySelector("[data-upload-status]");
+    var token = (document.body.getAttribute("hx-headers") || "").match(/"x-csrftoken": "([^"]*)"/);
+    var queue = Array.prototype.slice.call(files), done = 0;
+    function say(text, isError) {
+      if (!out) return;
+      out.textContent = text;
+      out.className = isError ? "field-error" : "muted small";
+    }
+    function next() {
+      var file = queue.shift();
+      if (!file) {
+        say(done + " file" + (done === 1 ? "" : "s") + " uploaded", false);
+        document.body.dispatchEvent(new CustomEvent("rat:files-changed", { bubbles: true }));
+        return;
+      }
+      var xhr = new XMLHttpRequest(), data = new FormData();
+      data.append("file", file, file.name);
+      xhr.open("POST", form.getAttribute("data-upload-url"));
+      if (token) xhr.setRequestHeader("x-csrftoken", token[1]);
+      xhr.upload.addEventListener("progress", function (e) {
+        if (bar && e.lengthComputable) { bar.hidden = false; bar.max = e.total; bar.value = e.loaded; }
+        say("uploading " + file.name + " … " + Math.round(100 * e.loaded / (e.total || 1)) + " %", false);
+      });
+      xhr.addEventListener("load", function () {
+        if (bar) bar.hidden = true;
+        if (xhr.status >= 200 && xhr.status < 300) { done += 1; next(); return; }
+        var msg = "upload failed (" + xhr.status + ")";
+        try { msg = file.name + ": " + JSON.parse(xhr.responseText).error.message; } catch (e) { /* keep */ }
+        say(msg, true);
+        document.body.dispatchEvent(new CustomEvent("rat:files-changed", { bubbles: true }));
+      });
+      xhr.addEventListener("error", function () { say("upload failed: server unreachable", true); });
+      xhr.send(data);
+    }
+    next();
+  }
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (!form.getAttribute || !form.getAttribute("data-upload-url")) return;
+    var input = form.querySelector("input[type=file]");
+    evt.preventDefault();
+    if (input && input.files.length) upload(form, input.files);
+  });
+  document.addEventListener("change", function (evt) {
+    var form = evt.target.form;
+    if (evt.target.type === "file" && form && form.getAttribute("data-upload-url") && evt.target.files.length) {
+      upload(form, evt.target.files);
+    }
+  });
+  ["dragover", "dragleave", "drop"].forEach(function (name) {
+    document.addEventListener(name, function (evt) {
+      var zone = evt.target.closest && evt.target.closest("[data-dropzone]");
+      if (!zone) return;
+      evt.preventDefault();
+      zone.classList.toggle("dragging", name === "dragover");
+      if (name === "drop" && evt.dataTransfer.files.length) upload(zone.closest("form"), evt.dataTransfer.files);
+    });
+  });
+
   if (window.htmx) window.htmx.onLoad(initLogs);
   else initLogs(document);
 })();
