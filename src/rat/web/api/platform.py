@@ -111,8 +111,11 @@ async def create_token(request: Request[Any, Any, Any]) -> Response[NewToken]:
     who = principal(request)
     if (body.user_id not in (None, who.user_id) or body.roles is not None) and not who.is_admin:
         raise Forbidden("only admins create tokens for other users or with roles")
-    roles = body.roles if body.roles is not None else list(who.roles)
-    token = await store.create(user_id=body.user_id or who.user_id, name=body.name,
+    user = body.user_id or who.user_id
+    # A token never carries more than asked for: own roles for oneself, none for others.
+    own = list(who.roles) if user == who.user_id else []
+    roles = body.roles if body.roles is not None else own
+    token = await store.create(user_id=user, name=body.name,
                                roles=roles, expires_at=_expiry(body.expires_at))
     return Response(token, status_code=201)
 
