@@ -50,6 +50,7 @@ from rat.web.deps import Services
 from rat.web.errors import HANDLERS
 from rat.web.middleware import RequestContextMiddleware
 from rat.web.observe import PlatformMiddleware
+from rat.web.openapi import enrich_on_startup as enrich_openapi
 from rat.web.pages import auth as page_auth
 from rat.web.pages import home as page_home
 from rat.web.pages import pipelines as page_pipelines
@@ -265,6 +266,7 @@ def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
         route_handlers=[api_router(), *api_health.ROUTES, *pages, static, *plugins.routes()],
         lifespan=[lifespan], exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[RequestContextMiddleware, PlatformMiddleware], guards=[guard],
+        on_startup=[enrich_openapi],
         state=State({"plugins": plugins}),
         csrf_config=CSRFConfig(secret=secret, exclude=["/api/", "/health"]),
         request_max_body_size=None, debug=False, logging_config=None)

@@ -1,6 +1,7 @@
 """Platform endpoints: features, me, plugins, tokens, sharing, audit, and the 501 stubs (api.md
 §7, §17, §18, §19). Pro endpoints always exist and answer 501 while their plugin is off."""
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -216,8 +217,9 @@ def _not_provided(method: str, path: str, reason: str) -> HTTPRouteHandler:
 
     decorator = {"GET": get, "POST": post, "PUT": put, "DELETE": delete}[method]
     name = f"api:not-provided:{method}:{path}"
-    return decorator(path, name=name, opt=access("public", errors=(501,)),
-                     status_code=501)(handler)
+    operation = "NotProvided" + method.title() + re.sub(r"[^A-Za-z]+", " ", path).title()
+    return decorator(path, name=name, opt=access("public", errors=(501,)), status_code=501,
+                     operation_id=operation.replace(" ", ""))(handler)
 
 
 ROUTES = [features, me, list_plugins, get_plugin, runner_plugins, list_tokens, create_token,
