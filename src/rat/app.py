@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import atexit
 import contextlib
 import logging
+import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +28,7 @@ from rat.db.migrate import apply_migrations
 from rat.engine.catalog import CatalogSpec, IcebergTables
 from rat.files.service import FilesService
 from rat.pipelines.service import PipelinesService
+from rat.plugins.host import RUNNER_ENV, FatalPluginError, PluginHost
 from rat.query.service import QueryService
 from rat.runs.service import RunsService
 from rat.runtime.dispatcher import Dispatcher
@@ -37,7 +38,6 @@ from rat.storage.base import ObjectStore, Storage
 from rat.storage.local import LocalStore
 from rat.storage.s3 import S3Store
 from rat.tables.service import TableRegistry, TablesService
-from rat.plugins.host import RUNNER_ENV, FatalPluginError, PluginHost
 from rat.web.access import build_control, guard
 from rat.web.api import files as api_files
 from rat.web.api import health as api_health

@@ -35,7 +35,7 @@ class Jwks:
         jwks = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:
                 jwks.fetches += 1
                 body = json.dumps(jwks.document()).encode()
                 self.send_response(503 if jwks.down else 200)

@@ -44,4 +44,5 @@ def test_ui_asks_for_the_key_once(keyed: RatServer) -> None:
                                       "_csrf_token": c.cookies.get("csrftoken")})
         assert done.status_code == 303
         home = c.get("/", headers={"Accept": "text/html"})
-        assert home.status_code == 200 and "Log out" not in home.text
+        assert home.status_code == 200
+        assert "Log out" not in home.text

@@ -154,7 +154,9 @@ def test_external_plugin_discovered_end_to_end(plugin_server: tuple[RatServer, P
         if "run_completed" in seen:
             break
         time.sleep(0.1)
-    assert "pipeline_created" in seen and "run_created" in seen and "run_completed" in seen
+    assert "pipeline_created" in seen
+    assert "run_created" in seen
+    assert "run_completed" in seen
 
 
 def test_failing_and_unknown_plugins_are_reported(plugin_server: tuple[RatServer, Path]) -> None:

@@ -168,7 +168,8 @@ def test_unauthenticated_requests_get_401(pro: RatServer, alice_world: Fixture,
             else:
                 assert resp.status_code in (303, 401), (method, path, resp.status_code)
         page = c.get("/pipelines", headers={"Accept": "text/html"})
-        assert page.status_code == 303 and page.headers["location"] == "/login?next=%2Fpipelines"
+        assert page.status_code == 303
+        assert page.headers["location"] == "/login?next=%2Fpipelines"
 
 
 def test_other_user_cannot_touch_unshared_resources(pro: RatServer, users: dict[str, str],
@@ -200,7 +201,8 @@ def _assert_lists_hide(pro: RatServer, token: str, fx: Fixture) -> None:
         assert query.status_code in (400, 403, 404)
     with client(pro, token, base="") as c:
         page = c.get("/pipelines", headers={"Accept": "text/html"})
-        assert page.status_code == 200 and fx.pipeline not in page.text
+        assert page.status_code == 200
+        assert fx.pipeline not in page.text
 
 
 def test_shared_read_allows_reading_not_writing(pro: RatServer, users: dict[str, str],
@@ -252,7 +254,8 @@ def test_tokens_me_and_revocation(pro: RatServer, users: dict[str, str]) -> None
         made = c.post("/tokens", json={"name": "laptop"})
         assert made.status_code == 201
         token = made.json()["token"]
-        assert token.startswith("rat_") and len(token) == 44
+        assert token.startswith("rat_")
+        assert len(token) == 44
         assert made.json()["prefix"] == token[:8]
         assert c.post("/tokens", json={"name": "x", "roles": ["admin"]}).status_code == 403
         assert c.post("/tokens", json={"name": "x", "user_id": "bob"}).status_code == 403
@@ -266,7 +269,8 @@ def test_tokens_me_and_revocation(pro: RatServer, users: dict[str, str]) -> None
         assert c.delete(f"/tokens/{made.json()['id']}").status_code == 204
     with client(pro, token) as c:
         resp = c.get("/me")
-        assert resp.status_code == 401 and "revoked" in resp.json()["error"]["message"]
+        assert resp.status_code == 401
+        assert "revoked" in resp.json()["error"]["message"]
 
 
 def test_audit_records_mutations(pro: RatServer, users: dict[str, str],
@@ -277,7 +281,8 @@ def test_audit_records_mutations(pro: RatServer, users: dict[str, str],
         entries = page.json()["entries"]
         create = [e for e in entries if e["resource"] == "/api/v1/pipelines"
                   and e["detail"]["body"].get("name") == alice_world.pipeline]
-        assert create and create[0]["ip"] == "127.0.0.1"
+        assert create
+        assert create[0]["ip"] == "127.0.0.1"
         assert create[0]["detail"]["status"] == 201
         assert create[0]["detail"]["body"]["source"] == "…"
         assert c.get("/audit", params={"action": "get"}).status_code == 400
@@ -338,30 +343,37 @@ def test_jwks_unreachable_fails_closed(pro: RatServer, jwks: Jwks) -> None:
 def test_features_and_unknown_plugin(pro: RatServer, users: dict[str, str]) -> None:
     with client(pro) as c:
         features = c.get("/features").json()
-    assert features["edition"] == "pro" and features["multi_user"] is True
+    assert features["edition"] == "pro"
+    assert features["multi_user"] is True
     assert features["namespaces"] is True
     assert features["plugins"]["rat-ghost"]["enabled"] is False
     with client(pro, users["bob"]) as c:
         ghost = c.get("/plugins/rat-ghost").json()
-        assert ghost["status"] == "error" and "not found" in ghost["error"]
+        assert ghost["status"] == "error"
+        assert "not found" in ghost["error"]
         auth = c.get("/plugins/rat-auth").json()
-        assert auth["status"] == "enabled" and auth["config"]["jwks_url"].endswith("/jwks")
+        assert auth["status"] == "enabled"
+        assert auth["config"]["jwks_url"].endswith("/jwks")
 
 
 def test_ui_login_with_token_and_jwt(pro: RatServer, users: dict[str, str], jwks: Jwks) -> None:
     for credential in (users["alice"], jwks.token("carol")):
         with httpx.Client(base_url=pro.url, follow_redirects=False, timeout=30) as c:
             form = c.get("/login?next=/runs")
-            assert form.status_code == 200 and 'name="token"' in form.text
+            assert form.status_code == 200
+            assert 'name="token"' in form.text
             csrf = c.cookies.get("csrftoken")
             bad = c.post("/login", data={"token": "rat_wrong", "next": "/runs",
                                          "_csrf_token": csrf})
-            assert bad.status_code == 401 and "malformed" in bad.text
+            assert bad.status_code == 401
+            assert "malformed" in bad.text
             ok = c.post("/login", data={"token": credential, "next": "/runs",
                                         "_csrf_token": csrf})
-            assert ok.status_code == 303 and ok.headers["location"] == "/runs"
+            assert ok.status_code == 303
+            assert ok.headers["location"] == "/runs"
             cookie = ok.headers["set-cookie"]
-            assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+            assert "HttpOnly" in cookie
+            assert "SameSite=Lax" in cookie
             assert c.get("/runs", headers={"Accept": "text/html"}).status_code == 200
             assert c.get("/api/v1/me").json()["user_id"] in ("alice", "carol")
             out = c.post("/logout", data={"_csrf_token": csrf})

@@ -28,14 +28,15 @@ def test_unknown_plugin_is_an_error_status_not_a_crash() -> None:
     assert host.enabled("rat-audit")
     assert not host.enabled("rat-nowhere")
     entry = {e.name: e for e in host.entries()}["rat-nowhere"]
-    assert entry.status == "error" and "not found" in (entry.error or "")
+    assert entry.status == "error"
+    assert "not found" in (entry.error or "")
     assert host.features()["edition"] == "pro"
 
 
 def test_broken_single_slot_plugin_stops_start_up() -> None:
     settings = load_settings({"RAT_PLUGINS": "rat-auth"},
                              plugin_config={"rat-auth": {"config": {"mode": "oidc"}}})
-    with pytest.raises(FatalPluginError, match="rat-auth .*issuer, audience and jwks_url"):
+    with pytest.raises(FatalPluginError, match=r"rat-auth .*issuer, audience and jwks_url"):
         PluginHost.load(settings)
     bad_type = load_settings({"RAT_PLUGINS": "rat-auth"},
                              plugin_config={"rat-auth": {"config": {"mode": "magic"}}})
@@ -53,7 +54,8 @@ def test_redaction_and_read_scope() -> None:
         {"client_secret": "***", "issuer": "i", "nested": {"api_key": "***"}}
     scope = ReadScope(namespaces=("team",), pipeline_keys=("default.bronze.a",),
                       zone_keys=("default.drop",), pipeline_ids=("1",))
-    assert scope.allows_table("team", "gold", "x") and scope.allows_table("default", "bronze", "a")
+    assert scope.allows_table("team", "gold", "x")
+    assert scope.allows_table("default", "bronze", "a")
     assert not scope.allows_table("default", "bronze", "b")
     assert scope.allows_path("default/pipelines/bronze/a/pipeline.sql")
     assert scope.allows_path("default/landing/drop/f.csv")
@@ -67,7 +69,8 @@ def test_session_cookie_is_signed_and_expires_when_idle() -> None:
     who = Principal(user_id="alice", roles=("analyst",))
     value = signer.dump(who, now=1000.0)
     session = signer.load(value, now=1000.0 + IDLE_SECONDS - 1)
-    assert session is not None and session.principal == who
+    assert session is not None
+    assert session.principal == who
     assert signer.load(value, now=1000.0 + IDLE_SECONDS + 1) is None
     assert SessionSigner("other").load(value, now=1000.0) is None
     payload, _, mac = value.partition(".")

@@ -28,7 +28,7 @@ from rat.pipelines.models import (
     starter_config,
     starter_source,
 )
-from rat.plugins.protocols import ReadScope
+from rat.plugins.protocols import ReadScope, VisibleArgs
 from rat.storage.base import Storage
 
 Q = load_queries("rat.pipelines")
@@ -100,7 +100,7 @@ class PipelinesService:
         return PipelinePage(pipelines=[from_row(r) for r in rows], total=total)
 
     async def _count(self, namespace: str | None, layer: str | None, search: str | None,
-                     visible: tuple[list[str] | None, list[str] | None]) -> int:
+                     visible: VisibleArgs) -> int:
         rows = await self.db.many(Q["list_pipelines"], namespace, layer, search or None, 1,
                                   "-created_at", 0, *visible)
         return int(rows[0]["total"]) if rows else 0

@@ -280,8 +280,9 @@ def load_one(name: str, raw: dict[str, Any], targets: dict[str, str],
 
 
 class ListenerQueue:
-    """One event listener behind a bounded queue: a slow listener drops events (counted),
-    never slows the emitter; each call has a 5 s budget.
+    """One event listener behind a bounded queue.
+
+    A slow listener drops events (counted) and never slows the emitter; each call has 5 s.
     """
 
     def __init__(self, name: str, listener: Any, maxsize: int = LISTENER_QUEUE) -> None:

@@ -26,6 +26,8 @@ PLATFORM_SLOTS = ("auth", "authorizer", "executor", "catalog", "storage", "event
 RUNNER_SLOTS = ("merge_strategy", "pipeline_type", "jinja_helper", "hook")
 SINGLE_SLOTS = ("auth", "authorizer", "executor", "catalog", "storage")
 SLOTS = PLATFORM_SLOTS + RUNNER_SLOTS
+# SQL arguments for list filters: readable namespaces and pipeline ids (NULLs = everything).
+VisibleArgs = tuple[list[str] | None, list[str] | None]
 HOOK_PHASES = ("pre_execute", "post_execute", "pre_write", "post_write", "pre_quality",
                "post_quality")
 
@@ -48,8 +50,9 @@ ANONYMOUS_ADMIN = Principal(user_id="anonymous", display_name="Anonymous", roles
 
 
 class Resource(msgspec.Struct, frozen=True, kw_only=True):
-    """A shareable thing. `id` is the pipeline/zone UUID or the namespace name; `owner` is the
-    creator (admin on it); tables and runs are checked as their pipeline.
+    """A shareable thing; tables and runs are checked as their pipeline.
+
+    `id` is the pipeline/zone UUID or the namespace name; `owner` is the creator (admin on it).
     """
 
     type: ResourceType
@@ -68,7 +71,7 @@ class ReadScope(msgspec.Struct, frozen=True, kw_only=True):
     zone_keys: tuple[str, ...] = ()
 
     @staticmethod
-    def pipeline_args(scope: ReadScope | None) -> tuple[list[str] | None, list[str] | None]:
+    def pipeline_args(scope: ReadScope | None) -> VisibleArgs:
         """SQL arguments (readable namespaces, readable pipeline ids); NULLs = everything."""
         if scope is None:
             return None, None
@@ -138,8 +141,9 @@ class CatalogProvider(Protocol):
 
 @runtime_checkable
 class StorageProvider(Protocol):
-    """Slot `storage`: returns a blocking `rat.storage.base.ObjectStore` (read, streamed write,
-    list, move, delete, stat).
+    """Slot `storage`: opens a blocking `rat.storage.base.ObjectStore`.
+
+    The store reads, writes (streamed), lists, moves, deletes and stats objects.
     """
 
     def open_store(self, settings: Any) -> Any: ...

@@ -77,12 +77,12 @@ class ResourceLookup:
             if uid is not None:
                 return self._make("pipeline",
                                   await self.db.one(Q["pipeline_resource_by_id"], uid))
-            return await self.pipeline(*(rid.split(".") + ["", "", ""])[:3])
+            return await self.pipeline(*[*rid.split("."), "", "", ""][:3])
         if resource_type == "landing_zone":
             if uid is not None:
                 return self._make("landing_zone",
                                   await self.db.one(Q["zone_resource_by_id"], uid))
-            return await self.zone(*(rid.split(".") + ["", ""])[:2])
+            return await self.zone(*[*rid.split("."), "", ""][:2])
         return None
 
     async def grant(self, grant_id: Any) -> Resource | None:

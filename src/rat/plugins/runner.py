@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import msgspec
 
@@ -23,7 +24,7 @@ def load_runner_plugins(spec: str) -> list[str]:
         return []
     targets = discover()
     failed = []
-    for name, raw in msgspec.json.decode(spec, type=dict[str, dict]).items():
+    for name, raw in msgspec.json.decode(spec, type=dict[str, dict[str, Any]]).items():
         try:
             obj = resolve(targets[name])
             obj.activate_runner(RunnerContext(config=parse_config(obj, raw)))

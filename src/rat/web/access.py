@@ -55,9 +55,11 @@ class Access(msgspec.Struct, frozen=True, kw_only=True):
 
 def access(mark: Mark, resolver: str | None = None, *, escalate: tuple[str, ...] = (),
            body: Any = None, errors: tuple[int, ...] = ()) -> dict[str, Any]:
-    """The `opt` for a route handler. `escalate` lists body fields that, when present and truthy,
-    raise the need to admin (e.g. `owner` on PUT, `restore_data` on rollback). `body` (a msgspec
-    type) and `errors` feed the OpenAPI document.
+    """The `opt` for a route handler.
+
+    `escalate` lists body fields that, when present and truthy, raise the need to admin (e.g.
+    `owner` on PUT, `restore_data` on rollback). `body` (a msgspec type) and `errors` feed the
+    OpenAPI document.
     """
     if mark not in MARKS:
         raise ValueError(f"unknown access mark {mark!r}")
@@ -81,7 +83,7 @@ def _q(body: dict[str, Any], *names: str) -> Any:
 
 async def _deferred(_lk: ResourceLookup, _p: dict[str, Any], _b: dict[str, Any]) -> None:
     """The handler checks with `require()` once it knows the resource (multipart fields)."""
-    return None
+    return
 
 
 RESOLVERS: dict[str, Resolver] = {
@@ -237,7 +239,8 @@ async def guard(conn: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHand
 
 async def _check_resource(conn: ASGIConnection[Any, Any, Any, Any], ctl: AccessControl,
                           who: Principal, decl: Access) -> None:
-    assert ctl.lookup is not None and decl.resolver is not None  # noqa: S101
+    assert ctl.lookup is not None  # noqa: S101
+    assert decl.resolver is not None  # noqa: S101
     body = await _body(conn) if decl.resolver in _BODY_RESOLVERS or decl.escalate else {}
     params = dict(conn.path_params)
     if decl.resolver == "query:resource":
@@ -252,8 +255,9 @@ async def _check_resource(conn: ASGIConnection[Any, Any, Any, Any], ctl: AccessC
 
 
 async def _body(conn: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
-    """The JSON body, read once and cached for the handler; anything unparsable is `{}` here
-    (the handler reports the real error).
+    """The JSON or form body, read once and cached for the handler.
+
+    Anything unparsable is `{}` here: the handler reports the real error.
     """
     from litestar import Request
 

@@ -43,8 +43,9 @@ def _is_json(content_type: str) -> bool:
 
 
 async def raw_body(request: Request[Any, Any, Any]) -> bytes:
-    """The body (≤ 1 MiB), read once; cached on the request so the access guard and the
-    handler can both look at it.
+    """The body (at most 1 MiB), read once.
+
+    Cached on the request so the access guard and the handler can both look at it.
     """
     cached = request.scope.get("state", {}).get(_CACHE_KEY)
     if cached is not None:

@@ -1,11 +1,15 @@
-"""ASGI middleware for the platform plugins: refresh the UI session cookie while it is used, and
-report every state-changing request to the request observers (rat-audit) after the response."""
+"""ASGI middleware for the platform plugins.
+
+Refreshes the UI session cookie while it is used, and reports every state-changing request to
+the request observers (rat-audit) after the response went out.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from rat.web.access import PRINCIPAL_KEY, REFRESH_KEY
@@ -19,7 +23,7 @@ class PlatformMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         status = [500]
@@ -40,7 +44,7 @@ def _state(scope: Scope) -> dict[str, Any]:
     return state
 
 
-def _refresh_cookie(scope: Scope, message: Message) -> None:
+def _refresh_cookie(scope: Scope, message: Any) -> None:
     state = _state(scope)
     who = state.get(PRINCIPAL_KEY)
     ctl = scope["app"].state.get("access")
@@ -69,7 +73,7 @@ async def _observe(scope: Scope, status: int) -> None:
     except msgspec.DecodeError:
         body = None
     client = scope.get("client")
-    info = RequestInfo(method=str(scope["method"]), path=str(scope["path"]), status=status,
+    info = RequestInfo(method=str(scope.get("method")), path=str(scope["path"]), status=status,
                        user_id=who.user_id if who is not None else None,
                        ip=client[0] if client else None,
                        request_id=str(state.get("request_id", "")),

@@ -1,6 +1,8 @@
-"""Complete the OpenAPI document Litestar generates (/schema/openapi.json) from the access
-declarations: JSON request bodies (handlers decode them with `read_json`, which Litestar cannot
-see), the error responses each route can give in the RAT envelope, and the access mark."""
+"""Complete the OpenAPI document Litestar generates (/schema/openapi.json).
+
+From the access declarations: JSON request bodies (handlers decode them with `read_json`, which
+Litestar cannot see), the error responses each route can give in the RAT envelope, and the mark.
+"""
 
 from __future__ import annotations
 
@@ -60,7 +62,7 @@ def _document(app: Litestar) -> dict[str, Any]:
 
 
 def _operations(app: Litestar) -> list[tuple[str, str, Access]]:
-    out = []
+    out: list[tuple[str, str, Access]] = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             decl = declared(handler)

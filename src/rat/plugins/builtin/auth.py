@@ -29,7 +29,7 @@ from rat.plugins.protocols import Principal
 
 log = logging.getLogger("rat.plugins.auth")
 Q = load_queries("rat.plugins.builtin", "auth.sql")
-TOKEN_PREFIX = "rat_"
+TOKEN_PREFIX = "rat_"  # noqa: S105 - a public prefix, not a secret
 TOKEN_CHARS = string.ascii_letters + string.digits
 TOKEN_LENGTH = 40
 ALGORITHMS = ("RS256", "ES256")

@@ -1,5 +1,8 @@
-"""Platform endpoints: features, me, plugins, tokens, sharing, audit, and the 501 stubs (api.md
-§7, §17, §18, §19). Pro endpoints always exist and answer 501 while their plugin is off."""
+"""Platform endpoints: features, me, plugins, tokens, sharing, audit, and the 501 stubs.
+
+Contract: api.md §7, §17, §18, §19. Pro endpoints always exist and answer 501 while their
+plugin is off, so the route table (and its access test) does not depend on the configuration.
+"""
 
 import re
 from datetime import datetime
@@ -218,8 +221,10 @@ def _not_provided(method: str, path: str, reason: str) -> HTTPRouteHandler:
     decorator = {"GET": get, "POST": post, "PUT": put, "DELETE": delete}[method]
     name = f"api:not-provided:{method}:{path}"
     operation = "NotProvided" + method.title() + re.sub(r"[^A-Za-z]+", " ", path).title()
-    return decorator(path, name=name, opt=access("public", errors=(501,)), status_code=501,
-                     operation_id=operation.replace(" ", ""))(handler)
+    route: HTTPRouteHandler = decorator(
+        path, name=name, opt=access("public", errors=(501,)), status_code=501,
+        operation_id=operation.replace(" ", ""))(handler)
+    return route
 
 
 ROUTES = [features, me, list_plugins, get_plugin, runner_plugins, list_tokens, create_token,

@@ -1,5 +1,8 @@
-"""Login and logout: a pasted API token, identity-provider JWT or RAT_API_KEY becomes a signed
-session cookie (see rat.web.session)."""
+"""Login and logout pages.
+
+A pasted API token, identity-provider JWT or RAT_API_KEY becomes a signed session cookie (see
+rat.web.session).
+"""
 
 from typing import Any
 
@@ -21,7 +24,7 @@ def _safe_next(value: str | None) -> str:
 
 
 @get("/login", name="pages:login", include_in_schema=False, opt=access("public"))
-async def login_page(request: Request[Any, Any, Any], next: str | None = None) -> Response[Any]:  # noqa: A002
+async def login_page(request: Request[Any, Any, Any], next: str | None = None) -> Response[Any]:
     ctl = control(request)
     if ctl is None or ctl.open:
         return Redirect("/", status_code=303)
