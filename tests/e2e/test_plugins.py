@@ -8,13 +8,16 @@ and an event listener; a second entry point raises while activating, a third nam
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -22,6 +25,7 @@ from tests.conftest import ROOT, RatServer, start_server, unique, wait_run
 
 PLUGIN_SOURCE = '''
 """A demo RAT plugin: a merge strategy and an event listener."""
+import asyncio
 import json
 from typing import ClassVar
 
@@ -157,6 +161,35 @@ def test_external_plugin_discovered_end_to_end(plugin_server: tuple[RatServer, P
     assert "pipeline_created" in seen
     assert "run_created" in seen
     assert "run_completed" in seen
+
+
+async def _listen_while(dsn: str, action: Any) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(dsn)
+    got: list[dict[str, Any]] = []
+    try:
+        await conn.add_listener("rat_events", lambda *a: got.append(json.loads(a[3])))
+        await asyncio.to_thread(action)
+        for _ in range(50):
+            if any(e["type"] == "pipeline_created" for e in got):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    return got
+
+
+def test_events_are_sent_as_postgres_notify(plugin_server: tuple[RatServer, Path]) -> None:
+    server, _events = plugin_server
+    name = unique("notify")
+
+    def create() -> None:
+        with server.client() as client:
+            assert client.post("/pipelines", json={"layer": "silver", "name": name}).status_code \
+                == 201
+
+    got = asyncio.run(_listen_while(server.dsn, create))
+    assert {"type": "pipeline_created", "data": {"namespace": "default", "layer": "silver",
+                                                 "name": name}} in got
 
 
 def test_failing_and_unknown_plugins_are_reported(plugin_server: tuple[RatServer, Path]) -> None:

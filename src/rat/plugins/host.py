@@ -34,6 +34,7 @@ _SECRET_WORDS = ("secret", "password", "token", "key", "credential")
 LISTENER_QUEUE = 1000
 LISTENER_TIMEOUT_SECONDS = 5.0
 RUNNER_ENV = "RAT_RUNNER_PLUGINS"
+NOTIFY_MAX_BYTES = 7900
 StartHook = Callable[[Any], Awaitable[None]]
 
 
@@ -310,6 +311,25 @@ class ListenerQueue:
                             f"{type(exc).__name__}: {exc}")
 
 
+class PgNotify:
+    """Forwards events to `NOTIFY rat_events`.
+
+    A payload over Postgres' 8000-byte limit is cut down to the event type.
+    """
+
+    def __init__(self, db: Any) -> None:
+        from rat.db.queries import load_queries
+
+        self.db = db
+        self.query = load_queries("rat.plugins")["notify_event"]
+
+    async def on_event(self, event: Any) -> None:
+        payload = msgspec.json.encode({"type": event.type, "data": event.data}).decode()
+        if len(payload.encode()) > NOTIFY_MAX_BYTES:
+            payload = msgspec.json.encode({"type": event.type, "data": {}}).decode()
+        await self.db.exec(self.query, payload)
+
+
 class PluginHost:
     """The selected plugins and what they fill: slots, routes, capabilities, listeners."""
 
@@ -374,7 +394,11 @@ class PluginHost:
         return [r for p in self.plugins.values() for r in p.routes]
 
     async def start(self, runtime: Any, events: Any) -> None:
-        """Run start hooks (database and services are up) and attach event listeners."""
+        """Run start hooks (database and services are up) and attach event listeners.
+
+        Every event is also sent as a Postgres NOTIFY on `rat_events`, through the same bounded
+        queue as a plugin listener so the emitter never waits for the database.
+        """
         for p in self.active():
             for hook in p.start_hooks:
                 try:
@@ -383,12 +407,14 @@ class PluginHost:
                     p.fail(f"start failed: {type(exc).__name__}: {exc}")
                     break
         self._check_single_slots()
-        for p in self.active():
-            for listener in p.listeners:
-                queue = ListenerQueue(p.name, listener)
-                queue.task = asyncio.create_task(queue.run(), name=f"rat-listener-{p.name}")
-                self.queues.append(queue)
-                events.subscribe(queue.offer)
+        listeners = [(p.name, lst) for p in self.active() for lst in p.listeners]
+        if getattr(runtime, "db", None) is not None:
+            listeners.append(("postgres-notify", PgNotify(runtime.db)))
+        for name, listener in listeners:
+            queue = ListenerQueue(name, listener)
+            queue.task = asyncio.create_task(queue.run(), name=f"rat-listener-{name}")
+            self.queues.append(queue)
+            events.subscribe(queue.offer)
 
     async def stop(self) -> None:
         for queue in self.queues:

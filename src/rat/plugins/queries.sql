@@ -32,3 +32,7 @@ FROM schedules s JOIN pipelines p ON p.id = s.pipeline_id WHERE s.id = $1;
 -- name: grant_resource :one
 -- The resource a grant is on.
 SELECT resource_type, resource_id FROM grants WHERE id = $1;
+
+-- name: notify_event :exec
+-- Publish a domain event to LISTENers on rat_events (payload: JSON {type, data}).
+SELECT pg_notify('rat_events', $1);
