@@ -255,3 +255,20 @@ def test_runs_filter_bad_date_is_inline_and_kept(pages: PageClient) -> None:
     assert 'value="abc"' in full.text
     ok = pages.get("/runs?since=2020-01-01&status=success")
     assert ok.status_code == 200
+
+
+def test_description_and_owner_are_separate_forms(pages: PageClient) -> None:
+    name = _pipeline(pages)
+    base = f"/pipelines/default/silver/{name}"
+    desc = pages.post(f"{base}/settings/description", {"description": "Orders <3"}, htmx=True)
+    assert desc.status_code == 200
+    assert desc.text.lstrip().startswith('<form id="description-form"')
+    assert "Orders &lt;3" in desc.text
+    too_long = pages.post(f"{base}/settings/description", {"description": "x" * 5001}, htmx=True)
+    assert too_long.status_code == 422
+    owner = pages.post(f"{base}/settings/owner", {"owner": "ann"}, htmx=True)
+    assert owner.status_code == 200
+    with pages.api() as api:
+        got = api.get(f"{base}").json()
+    assert got["description"] == "Orders <3"
+    assert got["owner"] == "ann"

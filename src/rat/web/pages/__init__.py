@@ -1,6 +1,7 @@
 """HTML pages (htmx). Each page calls the same services as its JSON twin under /api/v1."""
 
 from rat.web.pages import (
+    auth,
     explorer,
     home,
     pipeline,
@@ -12,4 +13,4 @@ from rat.web.pages import (
 )
 
 ROUTES = [*home.ROUTES, *pipelines.ROUTES, *pipeline.ROUTES, *pipeline_actions.ROUTES,
-          *runs.ROUTES, *query.ROUTES, *explorer.ROUTES, *settings.ROUTES]
+          *runs.ROUTES, *query.ROUTES, *explorer.ROUTES, *settings.ROUTES, *auth.ROUTES]

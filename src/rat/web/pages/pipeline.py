@@ -9,6 +9,7 @@ from rat.core.errors import Invalid, NotFound
 from rat.engine.config import BUILTIN_STRATEGIES
 from rat.pipelines.configform import form_from_yaml
 from rat.pipelines.models import Pipeline
+from rat.web.access import access
 from rat.web.deps import Services, services
 from rat.web.templating import render
 
@@ -65,8 +66,8 @@ async def _settings(svc: Services, p: Pipeline, request: Request[Any, Any, Any])
     """Every form of the tab with its current values; actions override the one that failed."""
     return {"strategy": form_from_yaml(await config_text(svc, p)),
             "strategies": list(BUILTIN_STRATEGIES), "strategy_errors": {},
-            "strategy_saved": False, "description_form": {"description": p.description,
-                                                          "owner": p.owner or ""},
+            "strategy_saved": False, "description_form": {"description": p.description},
+            "owner_form": {"owner": p.owner or ""}, "owner_error": None, "owner_saved": False,
             "description_error": None, "description_saved": False, "delete_error": None}
 
 
@@ -83,7 +84,7 @@ async def tab_context(request: Request[Any, Any, Any], p: Pipeline, tab: str) ->
     return await LOADERS[tab](services(request), p, request)
 
 
-@get(P, name="pages:pipeline", include_in_schema=False)
+@get(P, name="pages:pipeline", include_in_schema=False, opt=access("R", "pipeline"))
 async def pipeline_page(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                         tab: str | None = None) -> Response[str]:
     current = tab or "overview"

@@ -13,6 +13,7 @@ from rat.core.errors import Invalid, RatError
 from rat.pipelines.configform import StrategyForm, save_strategy
 from rat.pipelines.models import Pipeline, PipelineUpdate
 from rat.runs.models import RunCreate
+from rat.web.access import access
 from rat.web.deps import request_id, services
 from rat.web.pages.forms import form_data, go, to_struct
 from rat.web.pages.pipeline import TABS, P, pipeline_url, tab_context
@@ -32,7 +33,8 @@ async def _tab(request: Request[Any, Any, Any], p: Pipeline, tab: str,
                   tab=tab, tabs=TABS, base=pipeline_url(p), **ctx)
 
 
-@post(P + "/run", name="pages:pipeline:run", include_in_schema=False)
+@post(P + "/run", name="pages:pipeline:run", include_in_schema=False,
+      opt=access("W", "pipeline"))
 async def run_pipeline(request: Request[Any, Any, Any], ns: str, layer: str,
                        name: str) -> Response[Any]:
     created = await services(request).runs.create(
@@ -40,7 +42,8 @@ async def run_pipeline(request: Request[Any, Any, Any], ns: str, layer: str,
     return go(request, f"/runs/{created.run_id}")
 
 
-@post(P + "/files", name="pages:pipeline:save", include_in_schema=False)
+@post(P + "/files", name="pages:pipeline:save", include_in_schema=False,
+      opt=access("W", "pipeline"))
 async def save_file(request: Request[Any, Any, Any], ns: str, layer: str,
                     name: str) -> Response[Any]:
     """Ctrl-S in the editor: write one draft file; answer with the save status and Draft badge."""
@@ -59,7 +62,8 @@ async def save_file(request: Request[Any, Any, Any], ns: str, layer: str,
                       current=rel, saved=True)
 
 
-@post(P + "/files/new", name="pages:pipeline:new_file", include_in_schema=False)
+@post(P + "/files/new", name="pages:pipeline:new_file", include_in_schema=False,
+      opt=access("W", "pipeline"))
 async def new_file(request: Request[Any, Any, Any], ns: str, layer: str,
                    name: str) -> Response[Any]:
     p = await _pipeline(request, ns, layer, name)
@@ -74,7 +78,8 @@ async def new_file(request: Request[Any, Any, Any], ns: str, layer: str,
     return go(request, f"{pipeline_url(p, 'code')}&file={rel}")
 
 
-@post(P + "/files/delete", name="pages:pipeline:delete_file", include_in_schema=False)
+@post(P + "/files/delete", name="pages:pipeline:delete_file", include_in_schema=False,
+      opt=access("W", "pipeline"))
 async def delete_file(request: Request[Any, Any, Any], ns: str, layer: str,
                       name: str) -> Response[Any]:
     p = await _pipeline(request, ns, layer, name)
@@ -83,13 +88,13 @@ async def delete_file(request: Request[Any, Any, Any], ns: str, layer: str,
     return go(request, pipeline_url(p, "code"))
 
 
-@post(P + "/settings/description", name="pages:pipeline:describe", include_in_schema=False)
+@post(P + "/settings/description", name="pages:pipeline:describe", include_in_schema=False,
+      opt=access("W", "pipeline"))
 async def save_description(request: Request[Any, Any, Any], ns: str, layer: str,
                            name: str) -> Response[Any]:
     p = await _pipeline(request, ns, layer, name)
     form = await form_data(request)
-    body = PipelineUpdate(description=form.get("description", ""),
-                          owner=form.get("owner") or None)
+    body = PipelineUpdate(description=form.get("description", ""))
     try:
         p = await services(request).pipelines.update(ns, layer, name, body)
     except RatError as exc:
@@ -100,7 +105,26 @@ async def save_description(request: Request[Any, Any, Any], ns: str, layer: str,
     return await _tab(request, p, "settings", "description_form", description_saved=True)
 
 
-@post(P + "/settings/strategy", name="pages:pipeline:strategy", include_in_schema=False)
+@post(P + "/settings/owner", name="pages:pipeline:owner", include_in_schema=False,
+      opt=access("A", "pipeline"))
+async def save_owner(request: Request[Any, Any, Any], ns: str, layer: str,
+                     name: str) -> Response[Any]:
+    """Transfer of ownership: its own form, because it needs admin where the rest needs write."""
+    p = await _pipeline(request, ns, layer, name)
+    form = await form_data(request)
+    try:
+        p = await services(request).pipelines.update(
+            ns, layer, name, PipelineUpdate(owner=form.get("owner", "").strip() or None))
+    except RatError as exc:
+        return await _tab(request, p, "settings", "owner_form", status=422,
+                          owner_error=exc.message, owner_form=form)
+    if not is_fragment(request):
+        return go(request, pipeline_url(p, "settings"))
+    return await _tab(request, p, "settings", "owner_form", owner_saved=True)
+
+
+@post(P + "/settings/strategy", name="pages:pipeline:strategy", include_in_schema=False,
+      opt=access("W", "pipeline"))
 async def save_strategy_form(request: Request[Any, Any, Any], ns: str, layer: str,
                              name: str) -> Response[Any]:
     svc = services(request)
@@ -117,7 +141,8 @@ async def save_strategy_form(request: Request[Any, Any, Any], ns: str, layer: st
     return await _tab(request, p, "settings", "strategy_form", strategy_saved=True)
 
 
-@post(P + "/delete", name="pages:pipeline:delete", include_in_schema=False)
+@post(P + "/delete", name="pages:pipeline:delete", include_in_schema=False,
+      opt=access("A", "pipeline"))
 async def delete_pipeline(request: Request[Any, Any, Any], ns: str, layer: str,
                           name: str) -> Response[Any]:
     p = await _pipeline(request, ns, layer, name)
@@ -130,5 +155,6 @@ async def delete_pipeline(request: Request[Any, Any, Any], ns: str, layer: str,
     return go(request, "/pipelines")
 
 
-ROUTES = [run_pipeline, save_file, new_file, delete_file, save_description, save_strategy_form,
+ROUTES = [run_pipeline, save_file, new_file, delete_file, save_description, save_owner,
+          save_strategy_form,
           delete_pipeline]

@@ -7,6 +7,7 @@ from litestar import Request, Response, get, post
 
 from rat.core.errors import RatError
 from rat.pipelines.models import PipelineCreate
+from rat.web.access import access, read_scope, user_id
 from rat.web.deps import int_param, services
 from rat.web.pages.forms import form_data, go, to_struct
 from rat.web.templating import render
@@ -22,14 +23,15 @@ async def _list_page(request: Request[Any, Any, Any], filters: dict[str, str], s
     sort = filters.get("sort") or "-created_at"
     page = await services(request).pipelines.list(
         search=filters.get("search") or None, layer=filters.get("layer") or None,
-        namespace=filters.get("namespace") or None, sort=sort, limit=PAGE, offset=start)
+        namespace=filters.get("namespace") or None, sort=sort, limit=PAGE, offset=start,
+        scope=await read_scope(request))
     query = urlencode({k: v for k, v in filters.items() if v})
     ctx = {"form": _EMPTY_FORM, "error": None, "show_form": False, **ctx}
     return render(request, "pipelines/index.html", page=page, filters=filters, sorts=SORTS,
                   limit=PAGE, offset=start, query_base=(query + "&") if query else "", **ctx)
 
 
-@get("/pipelines", name="pages:pipelines", include_in_schema=False)
+@get("/pipelines", name="pages:pipelines", include_in_schema=False, opt=access("filtered"))
 async def pipelines_page(request: Request[Any, Any, Any], search: str | None = None,
                          layer: str | None = None, namespace: str | None = None,
                          sort: str | None = None, offset: str | None = None,
@@ -40,13 +42,14 @@ async def pipelines_page(request: Request[Any, Any, Any], search: str | None = N
                             block="pipelines_table", show_form=new == "1")
 
 
-@post("/pipelines", name="pages:pipelines:create", include_in_schema=False)
+@post("/pipelines", name="pages:pipelines:create", include_in_schema=False,
+      opt=access("W", "body:namespace"))
 async def create_pipeline(request: Request[Any, Any, Any]) -> Response[Any]:
     """Create with starter files, then open the code tab; errors keep what was typed."""
     data = {**_EMPTY_FORM, **await form_data(request)}
     try:
         body = to_struct({k: v for k, v in data.items() if v != ""}, PipelineCreate)
-        created = await services(request).pipelines.create(body)
+        created = await services(request).pipelines.create(body, owner=user_id(request))
     except RatError as exc:
         return await _list_page(request, dict.fromkeys(("search", "layer", "namespace", "sort"), ""),
                                 0, block="create_form", status=422, form=data,

@@ -2,10 +2,13 @@
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get, post
 
 from rat.core.errors import RatError
+from rat.engine.query import QueryOutput
 from rat.query.service import QueryRequest
+from rat.web.access import access, read_scope
 from rat.web.deps import Services, int_param, services
 from rat.web.pages.forms import form_data
 from rat.web.templating import render
@@ -32,21 +35,22 @@ async def _page(request: Request[Any, Any, Any], form: dict[str, str], *, result
                   error=error, grid_rows=GRID_ROWS)
 
 
-@get("/query", name="pages:query", include_in_schema=False)
+@get("/query", name="pages:query", include_in_schema=False, opt=access("filtered"))
 async def query_page(request: Request[Any, Any, Any], sql: str | None = None,
                      namespace: str | None = None) -> Response[str]:
     return await _page(request, {"sql": sql or "", "namespace": namespace or "default",
                                  "limit": "1000"})
 
 
-@post("/query", name="pages:query:run", include_in_schema=False)
+@post("/query", name="pages:query:run", include_in_schema=False, opt=access("filtered"))
 async def run_query(request: Request[Any, Any, Any]) -> Response[str]:
     """Run the console statement; errors (refused statement, DuckDB message) show in the grid."""
     form = {"sql": "", "namespace": "default", "limit": "1000", **await form_data(request)}
     try:
         body = QueryRequest(sql=form["sql"], namespace=form["namespace"],
                             limit=int_param(form["limit"], "limit", 1000))
-        result = await services(request).query.run_decoded(body)
+        raw = await services(request).query.run(body, await read_scope(request))
+        result = msgspec.json.decode(raw, type=QueryOutput)
     except RatError as exc:
         return await _page(request, form, error=exc.message, status=422)
     return await _page(request, form, result=result)

@@ -12,6 +12,7 @@ from litestar import Request, Response, get, post
 
 from rat.core.errors import Invalid
 from rat.runs.models import ACTIVE, RunCreate, RunDetail, RunPage
+from rat.web.access import access, read_scope
 from rat.web.deps import int_param, request_id, services
 from rat.web.pages.forms import go
 from rat.web.templating import is_fragment, render
@@ -26,7 +27,7 @@ def _since(text: str) -> str | None:
     return f"{text}T00:00:00Z" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else (text or None)
 
 
-@get("/runs", name="pages:runs", include_in_schema=False)
+@get("/runs", name="pages:runs", include_in_schema=False, opt=access("filtered"))
 async def runs_page(request: Request[Any, Any, Any], status: str | None = None,
                     pipeline: str | None = None, since: str | None = None,
                     offset: str | None = None) -> Response[str]:
@@ -35,7 +36,7 @@ async def runs_page(request: Request[Any, Any, Any], status: str | None = None,
     try:
         page = await services(request).runs.list(
             status=status or None, pipeline=pipeline or None, started_after=_since(since or ""),
-            limit=PAGE, offset=int_param(offset, "offset", 0))
+            limit=PAGE, offset=int_param(offset, "offset", 0), scope=await read_scope(request))
     except Invalid as exc:
         error = exc.message
     query = urlencode({k: v for k, v in filters.items() if v})
@@ -53,7 +54,7 @@ def phases(run: RunDetail) -> list[dict[str, Any]]:
              "metadata": p.get("metadata") or {}} for p in run.phase_profiles]
 
 
-@get("/runs/{run_id:str}", name="pages:run", include_in_schema=False)
+@get("/runs/{run_id:str}", name="pages:run", include_in_schema=False, opt=access("R", "run"))
 async def run_page(request: Request[Any, Any, Any], run_id: str) -> Response[str]:
     svc = services(request)
     run = await svc.runs.get(run_id)
@@ -63,13 +64,15 @@ async def run_page(request: Request[Any, Any, Any], run_id: str) -> Response[str
                   phases=phases(run), active=run.status in ACTIVE, error=None)
 
 
-@post("/runs/{run_id:str}/cancel", name="pages:run:cancel", include_in_schema=False)
+@post("/runs/{run_id:str}/cancel", name="pages:run:cancel", include_in_schema=False,
+      opt=access("W", "run"))
 async def cancel_run(request: Request[Any, Any, Any], run_id: str) -> Response[Any]:
     await services(request).runs.cancel(run_id)
     return go(request, f"/runs/{run_id}")
 
 
-@post("/runs/{run_id:str}/rerun", name="pages:run:rerun", include_in_schema=False)
+@post("/runs/{run_id:str}/rerun", name="pages:run:rerun", include_in_schema=False,
+      opt=access("W", "run"))
 async def rerun(request: Request[Any, Any, Any], run_id: str) -> Response[Any]:
     svc = services(request)
     run = await svc.runs.get(run_id)

@@ -6,6 +6,7 @@ from litestar import Request, Response, get
 
 from rat import __version__
 from rat.config import Settings
+from rat.web.access import access
 from rat.web.deps import services
 from rat.web.templating import render
 
@@ -28,7 +29,7 @@ def platform_facts(s: Settings, edition: str) -> list[tuple[str, str]]:
             ("Scheduler", "on" if s.scheduler_enabled else "off")]
 
 
-@get("/settings", name="pages:settings", include_in_schema=False)
+@get("/settings", name="pages:settings", include_in_schema=False, opt=access("any"))
 async def settings_page(request: Request[Any, Any, Any]) -> Response[str]:
     edition = str(request.app.state.get("features", {}).get("edition", "community"))
     return render(request, "settings/index.html",
