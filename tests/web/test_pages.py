@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import unique, wait_run
 from tests.web.conftest import PageClient
 
-MAIN_PAGES = ["/", "/pipelines", "/runs", "/query", "/explorer", "/settings"]
+MAIN_PAGES = ["/", "/pipelines", "/runs", "/query", "/explorer", "/settings", "/settings/plugins"]
 
 
 def _pipeline(pages: PageClient, layer: str = "silver", source: str = "SELECT 1 AS id") -> str:

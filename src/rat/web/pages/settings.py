@@ -6,6 +6,7 @@ from litestar import Request, Response, get
 
 from rat import __version__
 from rat.config import Settings
+from rat.plugins.host import PluginHost
 from rat.web.access import access
 from rat.web.deps import services
 from rat.web.templating import render
@@ -36,4 +37,13 @@ async def settings_page(request: Request[Any, Any, Any]) -> Response[str]:
                   facts=platform_facts(services(request).settings, edition))
 
 
-ROUTES = [settings_page]
+@get("/settings/plugins", name="pages:settings:plugins", include_in_schema=False,
+     opt=access("any"))
+async def plugins_page(request: Request[Any, Any, Any]) -> Response[str]:
+    """Loaded plugins with slots, version, status and errors (configured in rat.yaml / env)."""
+    host: PluginHost = request.app.state["plugins"]
+    return render(request, "settings/plugins.html", plugins=host.entries(),
+                  runner=host.runner_plugins())
+
+
+ROUTES = [settings_page, plugins_page]
