@@ -32,6 +32,9 @@ def serve(_args: argparse.Namespace) -> int:
             if self.should_exit:
                 raise SystemExit(1)
             self.should_exit = True
+            runtime = app.state.get("runtime")
+            if runtime is not None:  # stop claiming runs now, not after HTTP connections drain
+                asyncio.get_running_loop().call_soon_threadsafe(runtime.drain)
 
     from rat.app import create_app
     from rat.logs import configure
