@@ -51,7 +51,8 @@ def test_token_bucket_burst_then_refill() -> None:
 
 def test_stream_slots_per_client_and_total() -> None:
     slots = StreamSlots(per_client=2, total=3)
-    assert slots.acquire("a") and slots.acquire("a")
+    assert slots.acquire("a")
+    assert slots.acquire("a")
     assert not slots.acquire("a")
     assert slots.acquire("b")
     assert not slots.acquire("c")  # total reached
