@@ -69,3 +69,8 @@ WHERE starts_with(property_value, $1);
 -- The landing-file locations recorded on runs.
 UPDATE runs SET landing_files = replace(landing_files::text, $1, $2)::jsonb
 WHERE strpos(landing_files::text, $1) > 0;
+
+-- name: rat_tables :val
+-- How many of the tables `rat_rows` counts exist (3 in a migrated RAT database).
+SELECT count(*) FROM pg_tables
+WHERE schemaname = 'public' AND tablename IN ('pipelines', 'runs', 'landing_zones');
