@@ -5,7 +5,7 @@ the backup is verified against the manifest's checksums before the target is tou
 holding RAT data (storage objects, pipelines, runs or landing zones) is refused unless `--force`,
 which empties it first. When the storage root differs from the backed-up one (another data
 directory or bucket), the Iceberg metadata and catalog rows are rewritten to the new root; see
-docs/adr/0003-restore-relocates-iceberg-metadata.md.
+docs/adr/0004-backup-restore-and-table-relocation.md.
 """
 
 from __future__ import annotations
