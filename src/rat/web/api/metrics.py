@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from rat.core.errors import envelope
+from rat.web.access import access
 from rat.web.deps import services
 
 CONTENT_TYPE = "text/plain; version=0.0.4"  # Litestar appends "; charset=utf-8"
@@ -21,7 +22,8 @@ def _authorized(request: Request[Any, Any, Any], token: str) -> bool:
                                                               token.encode())
 
 
-@get("/metrics", name="metrics", include_in_schema=False)
+# Public to the auth plugins: RAT_METRICS_TOKEN, not a user session, protects the scrape.
+@get("/metrics", name="metrics", include_in_schema=False, opt=access("public", errors=(401,)))
 async def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
     svc = services(request)
     if not _authorized(request, svc.settings.metrics_token):
