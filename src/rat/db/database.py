@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, overload
@@ -10,6 +11,7 @@ import asyncpg
 import msgspec
 
 from rat.core.errors import Unavailable
+from rat.db.gate import FairGate
 from rat.db.queries import Query
 
 T = TypeVar("T")
@@ -51,11 +53,26 @@ class Database:
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
         self.pool = pool
         self.dsn = dsn
+        self.gate = FairGate(pool.get_max_size())
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Conn]:
+        started = time.monotonic()
         try:
-            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+            await self.gate.acquire(ACQUIRE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise Unavailable("database busy: no connection within 5 s") from None
+        try:
+            left = max(ACQUIRE_TIMEOUT_SECONDS - (time.monotonic() - started), 0.5)
+            async with self._acquire(left) as conn:
+                yield conn
+        finally:
+            self.gate.release()
+
+    @asynccontextmanager
+    async def _acquire(self, within: float) -> AsyncIterator[Conn]:
+        try:
+            conn = await self.pool.acquire(timeout=within)
         except TimeoutError:
             raise Unavailable("database busy: no connection within 5 s") from None
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,

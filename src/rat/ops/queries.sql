@@ -45,25 +45,13 @@ SELECT to_regclass('public.iceberg_tables') IS NOT NULL;
 SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'rat';
 
--- name: reset_public_schema :exec
--- restore --force: start from an empty public schema.
-DROP SCHEMA public CASCADE; CREATE SCHEMA public;
+-- name: drop_public_schema :exec
+-- restore --force: drop everything in the public schema ...
+DROP SCHEMA public CASCADE;
 
--- name: relocate_tables :execrows
--- Point catalog rows at the restored storage root ($1 old root prefix, $2 new).
-UPDATE iceberg_tables
-SET metadata_location = $2 || substr(metadata_location, length($1) + 1),
-    previous_metadata_location = CASE
-        WHEN starts_with(previous_metadata_location, $1)
-        THEN $2 || substr(previous_metadata_location, length($1) + 1)
-        ELSE previous_metadata_location END
-WHERE starts_with(metadata_location, $1);
-
--- name: relocate_namespace_properties :execrows
--- Namespace locations under the old storage root.
-UPDATE iceberg_namespace_properties
-SET property_value = $2 || substr(property_value, length($1) + 1)
-WHERE starts_with(property_value, $1);
+-- name: create_public_schema :exec
+-- ... and start again from an empty one.
+CREATE SCHEMA public;
 
 -- name: relocate_run_landing_files :execrows
 -- The landing-file locations recorded on runs.

@@ -37,6 +37,7 @@ from rat.ops.postgres import OpsError, load, open_database
 from rat.storage.base import ObjectStore
 
 Q = load_queries("rat.ops")
+CATALOG = load_queries("rat.ops", "catalog.sql")
 RAT_TABLES = 3  # pipelines, runs, landing_zones: what `rat_rows` counts
 
 
@@ -100,7 +101,8 @@ async def _empty_target(db: Database, store: ObjectStore, *, force: bool) -> Non
     drop_schema = await _database_in_use(db, force=force)
     stale = await asyncio.to_thread(_storage_objects, store, force=force)
     if drop_schema:
-        await db.exec(Q["reset_public_schema"])
+        await db.exec(Q["drop_public_schema"])
+        await db.exec(Q["create_public_schema"])
     for key in stale:
         await asyncio.to_thread(store.delete, key)
 
@@ -136,8 +138,8 @@ def copy_back(source: Path, store: ObjectStore, manifest: Manifest,
 async def _relocate_rows(db: Database, old: str, new: str) -> int:
     count = await db.execrows(Q["relocate_run_landing_files"], old, new)
     if await db.val(Q["catalog_present"]):
-        count += await db.execrows(Q["relocate_tables"], old, new)
-        count += await db.execrows(Q["relocate_namespace_properties"], old, new)
+        count += await db.execrows(CATALOG["relocate_tables"], old, new)
+        count += await db.execrows(CATALOG["relocate_namespace_properties"], old, new)
     return count
 
 
