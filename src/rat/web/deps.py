@@ -30,6 +30,7 @@ class Services:
     tables: TablesService
     query: QueryService
     readiness: Callable[[], Awaitable[dict[str, Any]]]
+    metrics: Callable[[], Awaitable[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
