@@ -204,7 +204,7 @@ class Attempt:
         except (RunFailed, CompileError, WriteError, PythonError) as exc:
             self.result.error = str(exc)
         except Exception as exc:
-            self.result.error = _describe(exc)
+            self.result.error = describe_error(exc)
         finally:
             con.close()
             self.result.phases = self.phases.profiles
@@ -349,7 +349,7 @@ class StagedResolver(Resolver):
         return super().ref(name)
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) < 4000 else text[:4000] + "…"
 
