@@ -13,7 +13,10 @@ from litestar import Request
 from rat.config import Settings
 from rat.core.errors import Invalid
 from rat.files.service import FilesService
+from rat.pipelines.preview import PreviewService
 from rat.pipelines.service import PipelinesService
+from rat.pipelines.versions import VersionsService
+from rat.quality.service import QualityService
 from rat.query.service import QueryService
 from rat.runs.service import RunsService
 from rat.tables.service import TablesService
@@ -30,6 +33,9 @@ class Services:
     tables: TablesService
     query: QueryService
     readiness: Callable[[], Awaitable[dict[str, Any]]]
+    versions: VersionsService
+    preview: PreviewService
+    quality: QualityService
     extra: dict[str, Any] = field(default_factory=dict)
 
 

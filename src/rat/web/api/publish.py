@@ -1,0 +1,86 @@
+"""Pipeline preview, publish, versions, rollback and the read-only metadata sidecars."""
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+
+from rat.core.errors import Invalid
+from rat.pipelines.models import (
+    PipelineVersion,
+    PublishRequest,
+    PublishResult,
+    RollbackRequest,
+    RollbackResult,
+    VersionPage,
+)
+from rat.pipelines.preview import PreviewRequest
+from rat.web.body import read_json
+from rat.web.deps import int_param, services
+
+P = "/pipelines/{ns:str}/{layer:str}/{name:str}"
+
+
+@post(P + "/preview", name="api:pipelines:preview", status_code=200)
+async def preview(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
+                  limit: str | None = None) -> dict[str, Any]:
+    body = await read_json(request, PreviewRequest, optional=True)
+    query_limit = int_param(limit, "limit", 0) if limit else None
+    return await services(request).preview.preview(ns, layer, name, body, query_limit)
+
+
+@post(P + "/publish", name="api:pipelines:publish", status_code=200)
+async def publish(request: Request[Any, Any, Any], ns: str, layer: str,
+                  name: str) -> PublishResult:
+    body = await read_json(request, PublishRequest, optional=True)
+    return await services(request).versions.publish(ns, layer, name, body)
+
+
+@get(P + "/versions", name="api:pipelines:versions")
+async def list_versions(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
+                        limit: str | None = None, offset: str | None = None) -> VersionPage:
+    return await services(request).versions.list(
+        ns, layer, name, limit=int_param(limit, "limit", 50),
+        offset=int_param(offset, "offset", 0))
+
+
+@get(P + "/versions/{number:str}", name="api:pipelines:version")
+async def get_version(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
+                      number: str, include: str | None = None) -> PipelineVersion:
+    if not number.isdigit() or int(number) < 1:
+        raise Invalid("number must be an integer >= 1")
+    if include not in (None, "", "content"):
+        raise Invalid("include must be content")
+    return await services(request).versions.get(ns, layer, name, int(number),
+                                                include_content=include == "content")
+
+
+@post(P + "/rollback", name="api:pipelines:rollback", status_code=200)
+async def rollback(request: Request[Any, Any, Any], ns: str, layer: str,
+                   name: str) -> RollbackResult:
+    body = await read_json(request, RollbackRequest)
+    if body.version < 1:
+        raise Invalid("version must be an integer >= 1")
+    return await services(request).versions.rollback(ns, layer, name, body)
+
+
+async def _sidecar(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
+                   rel: str) -> Response[dict[str, str]]:
+    return Response(await services(request).versions.sidecar(ns, layer, name, rel))
+
+
+@get([P + "/metadata", "/metadata/{ns:str}/pipeline/{layer:str}/{name:str}"],
+     name="api:pipelines:metadata")
+async def pipeline_metadata(request: Request[Any, Any, Any], ns: str, layer: str,
+                            name: str) -> Response[dict[str, str]]:
+    return await _sidecar(request, ns, layer, name, "pipeline.meta.yaml")
+
+
+@get([P + "/metadata/quality", "/metadata/{ns:str}/quality/{layer:str}/{name:str}"],
+     name="api:pipelines:quality-metadata")
+async def quality_metadata(request: Request[Any, Any, Any], ns: str, layer: str,
+                           name: str) -> Response[dict[str, str]]:
+    return await _sidecar(request, ns, layer, name, "tests/quality.meta.yaml")
+
+
+ROUTES = [preview, publish, list_versions, get_version, rollback, pipeline_metadata,
+          quality_metadata]
