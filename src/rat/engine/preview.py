@@ -7,6 +7,7 @@ against the published table. Nothing is written: no branch, no snapshot, no run 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -238,9 +239,32 @@ class TestsAttempt(Attempt):
         return runner.run_all(quality.collect(self.spec.files, config))
 
 
+# DECIMAL values leave as exact JSON numbers, as the API promises.
+_JSON = msgspec.json.Encoder(decimal_format="number")
+
+
+def outcome_json(outcome: QualityOutcome) -> dict[str, Any]:
+    """A not-persisted test result in the QualityResult shape (no id, run or timestamp)."""
+    data: dict[str, Any] = msgspec.to_builtins(outcome, builtin_types=(Decimal,))
+    data.update(name=outcome.test_name, value=outcome.row_count, expected=0)
+    return data
+
+
+def response_json(out: PreviewOutput) -> bytes:
+    """The API's preview body: `error` and `quality` only when present."""
+    data: dict[str, Any] = msgspec.to_builtins(out, builtin_types=(Decimal,))
+    if out.error is None:
+        data.pop("error")
+    if out.quality is None:
+        data.pop("quality")
+    else:
+        data["quality"] = [outcome_json(q) for q in out.quality]
+    return _JSON.encode(data)
+
+
 def _preview_job(body: bytes, channel: Channel) -> bytes:
     job = msgspec.msgpack.decode(body, type=PreviewSpec)
-    return msgspec.msgpack.encode(PreviewAttempt(job, PreviewHost(channel)).preview())
+    return response_json(PreviewAttempt(job, PreviewHost(channel)).preview())
 
 
 def _tests_job(body: bytes, channel: Channel) -> bytes:

@@ -17,10 +17,10 @@ import msgspec
 from rat.config import Settings
 from rat.core.errors import DeadlineExceeded, Invalid, Unavailable
 from rat.core.ids import slug
-from rat.core.specs import EngineLimits, QualityOutcome, RunSpec, StorageSpec
+from rat.core.specs import EngineLimits, RunSpec, StorageSpec
 from rat.core.timefmt import utcnow
 from rat.engine.catalog import IcebergTables
-from rat.engine.preview import PreviewOutput, PreviewSpec, TestsOutput
+from rat.engine.preview import PreviewOutput, PreviewSpec, TestsOutput, response_json
 from rat.pipelines.models import Pipeline, entry_filename
 from rat.pipelines.service import MAX_SOURCE_BYTES, PipelinesService
 from rat.runtime.workers import JobFailed, WorkerDied, WorkerPool
@@ -51,24 +51,6 @@ def preview_limit(body_limit: int | None, query_limit: int | None) -> int:
     return limit
 
 
-def outcome_json(outcome: QualityOutcome) -> dict[str, Any]:
-    """A not-persisted test result in the QualityResult shape (no id, run or timestamp)."""
-    data: dict[str, Any] = msgspec.to_builtins(outcome)
-    data.update(name=outcome.test_name, value=outcome.row_count, expected=0)
-    return data
-
-
-def preview_json(out: PreviewOutput) -> dict[str, Any]:
-    data: dict[str, Any] = msgspec.to_builtins(out)
-    if out.error is None:
-        data.pop("error")
-    if out.quality is None:
-        data.pop("quality")
-    else:
-        data["quality"] = [outcome_json(q) for q in out.quality]
-    return data
-
-
 class PreviewService:
     def __init__(self, *, settings: Settings, pool: WorkerPool, pipelines: PipelinesService,
                  tables: IcebergTables, storage: Storage, storage_spec: StorageSpec,
@@ -82,7 +64,8 @@ class PreviewService:
         self.warehouse = warehouse
 
     async def preview(self, namespace: str, layer: str, name: str, req: PreviewRequest,
-                      query_limit: int | None = None) -> dict[str, Any]:
+                      query_limit: int | None = None) -> bytes:
+        """The preview response as JSON bytes (encoded once, in the worker)."""
         limit = preview_limit(req.limit, query_limit)
         pipeline = await self.pipelines.get(namespace, layer, name)
         files = await self.pipelines.draft_files(pipeline)
@@ -99,10 +82,10 @@ class PreviewService:
                                     self.settings.preview_timeout_seconds,
                                     retire="pipeline.py" in files)
         except _Stopped as exc:
-            return preview_json(PreviewOutput(error=str(exc)))
+            return response_json(PreviewOutput(error=str(exc)))
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
-        return preview_json(msgspec.msgpack.decode(body, type=PreviewOutput))
+        return body
 
     async def run_tests(self, pipeline: Pipeline, files: dict[str, str]) -> TestsOutput:
         """The tests in `files` against the published table (at most 5 minutes)."""

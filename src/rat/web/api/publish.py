@@ -22,10 +22,11 @@ P = "/pipelines/{ns:str}/{layer:str}/{name:str}"
 
 @post(P + "/preview", name="api:pipelines:preview", status_code=200)
 async def preview(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
-                  limit: str | None = None) -> dict[str, Any]:
+                  limit: str | None = None) -> Response[bytes]:
     body = await read_json(request, PreviewRequest, optional=True)
     query_limit = int_param(limit, "limit", 0) if limit else None
-    return await services(request).preview.preview(ns, layer, name, body, query_limit)
+    out = await services(request).preview.preview(ns, layer, name, body, query_limit)
+    return Response(out, media_type="application/json")
 
 
 @post(P + "/publish", name="api:pipelines:publish", status_code=200)
