@@ -26,6 +26,7 @@ from rat.db.migrate import apply_migrations
 from rat.engine.catalog import CatalogSpec, IcebergTables
 from rat.files.service import FilesService
 from rat.pipelines.preview import PreviewService
+from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
 from rat.pipelines.versions import VersionsService
 from rat.quality.service import QualityService
@@ -161,7 +162,8 @@ class Runtime:
                         readiness=self.readiness,
                         versions=VersionsService(db, self.storage, pipelines, tables, events),
                         preview=preview,
-                        quality=QualityService(db, self.storage, pipelines, preview, events))
+                        quality=QualityService(db, self.storage, pipelines, preview, events),
+                        retention=RetentionService(db, pipelines))
 
     def _dispatcher(self, db: Database, tables: IcebergTables, svc: Services) -> Dispatcher:
         dispatcher = Dispatcher(settings=self.settings, db=db, pipelines=svc.pipelines,

@@ -21,10 +21,13 @@ def test_sql_preview_writes_nothing(api: httpx.Client) -> None:
     assert "error" not in out
     assert out["columns"] == [{"name": "id", "type": "BIGINT"}, {"name": "label", "type": "VARCHAR"}]
     assert out["rows"][:2] == [{"id": 0, "label": "n0"}, {"id": 1, "label": "n1"}]
-    assert len(out["rows"]) == 5 and out["total_row_count"] == 250
+    assert len(out["rows"]) == 5
+    assert out["total_row_count"] == 250
     assert [ph["name"] for ph in out["phases"]] == ["load", "compile", "execute", "profile"]
     assert "CREATE_TABLE_AS" in out["explain_output"]
-    assert out["memory_peak_bytes"] >= 0 and out["warnings"] == [] and "quality" not in out
+    assert out["memory_peak_bytes"] >= 0
+    assert out["warnings"] == []
+    assert "quality" not in out
     assert out["schema_diff"] is None
     assert api.get("/runs", params={"pipeline": p.name}).json()["total"] == 0
     assert api.post("/query", json={"sql": f"SELECT 1 FROM silver.{p.name}"}).status_code == 400

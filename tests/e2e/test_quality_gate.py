@@ -39,9 +39,11 @@ def test_error_test_fails_the_run_and_keeps_the_table(api: httpx.Client) -> None
     result = results["results"][0]
     assert result["name"] == result["test_name"] == "amount_positive"
     assert (result["status"], result["severity"], result["kind"]) == ("fail", "error", "custom")
-    assert result["value"] == result["row_count"] == 2 and result["expected"] == 0
+    assert result["value"] == result["row_count"] == 2
+    assert result["expected"] == 0
     assert sorted(r["id"] for r in result["sample_rows"]) == [2, 3]
-    assert result["tags"] == ["money"] and result["remediation"] == "check the source system"
+    assert result["tags"] == ["money"]
+    assert result["remediation"] == "check the source system"
     assert "iceberg_scan(" in result["compiled_sql"]
     assert result["run_id"] == run["id"]
 

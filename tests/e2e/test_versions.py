@@ -24,7 +24,8 @@ def test_publish_reports_per_file_errors(api: httpx.Client) -> None:
     p.write("config.yaml", "owner_team: data\n")
     files = _validation(p.publish())
     errors, _ = files["pipeline.sql"]
-    assert errors and errors[0].startswith("line 4:"), errors
+    assert errors, errors
+    assert errors[0].startswith("line 4:"), errors
     assert files["config.yaml"] == (["merge_strategy 'incremental' requires unique_key"],
                                     ["unknown key 'owner_team' in config.yaml"])
     assert p.get()["current_version"] is None
@@ -47,7 +48,8 @@ def test_versions_runs_and_rollback_with_data(api: httpx.Client) -> None:
     assert all(v.startswith("sha256:") for v in body["versions"].values())
     assert body["validation"]["valid"] is True
     assert p.publish().json()["status"] == "unchanged"
-    assert p.get()["draft_dirty"] is False and p.get()["current_version"] == 1
+    assert p.get()["draft_dirty"] is False
+    assert p.get()["current_version"] == 1
 
     run1 = p.run()
     assert (run1["status"], run1["version_number"]) == ("success", 1), run1
@@ -59,7 +61,8 @@ def test_versions_runs_and_rollback_with_data(api: httpx.Client) -> None:
 
     assert p.publish("second").json()["version"] == 2
     run2 = p.run()
-    assert run2["version_number"] == 2 and p.rows() == [{"id": 2, "extra": "b"}]
+    assert run2["version_number"] == 2
+    assert p.rows() == [{"id": 2, "extra": "b"}]
     versions = api.get(f"{p.base}/versions").json()
     assert [v["version_number"] for v in versions["versions"]] == [2, 1]
     assert versions["versions"][1]["data_snapshot_id"] == run1["snapshot_id"]
@@ -71,22 +74,26 @@ def test_versions_runs_and_rollback_with_data(api: httpx.Client) -> None:
     assert rolled.status_code == 200, rolled.text
     out = rolled.json()
     assert (out["status"], out["from_version"], out["new_version"]) == ("rolled_back", 1, 3)
-    assert out["message"] == "Rollback to v1" and out["data_restored"] is True
+    assert out["message"] == "Rollback to v1"
+    assert out["data_restored"] is True
     assert out["snapshot_id"] not in (None, run1["snapshot_id"], run2["snapshot_id"])
     assert p.rows() == [{"id": 1}]
     pipeline = p.get()
-    assert pipeline["current_version"] == 3 and pipeline["draft_dirty"] is True
+    assert pipeline["current_version"] == 3
+    assert pipeline["draft_dirty"] is True
     assert api.get(f"/files/{p.prefix}pipeline.sql").json()["content"] == \
         "SELECT 2 AS id, 'b' AS extra"  # the draft is untouched
     run3 = p.run()
-    assert run3["version_number"] == 3 and p.rows() == [{"id": 1}]
+    assert run3["version_number"] == 3
+    assert p.rows() == [{"id": 1}]
 
 
 def test_rollback_refusals(api: httpx.Client) -> None:
     p = PipelineClient(api, "gold", unique("rb")).create("SELECT 1 AS id")
     assert p.publish().status_code == 200
     resp = api.post(f"{p.base}/rollback", json={"version": 1, "restore_data": True})
-    assert resp.status_code == 409 and "no retained data snapshot" in resp.json()["error"]["message"]
+    assert resp.status_code == 409
+    assert "no retained data snapshot" in resp.json()["error"]["message"]
     assert api.post(f"{p.base}/rollback", json={"version": 9}).status_code == 404
     assert api.post(f"{p.base}/rollback", json={"version": 0}).status_code == 400
     assert api.post(f"{p.base}/rollback", json={}).status_code == 400

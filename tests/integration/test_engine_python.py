@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ IDENT = "default.silver.orders"
 
 
 @pytest.fixture
-def engine(db_dsn: str, tmp_path: Path) -> Iterator[Engine]:
-    yield Engine(db_dsn, tmp_path)
+def engine(db_dsn: str, tmp_path: Path) -> Engine:
+    return Engine(db_dsn, tmp_path)
 
 
 def test_globals_and_arrow_result(engine: Engine) -> None:
@@ -98,4 +97,5 @@ def test_static_checks() -> None:
     assert check_source("from os import path\n") == [
         "line 1: import of 'os' is not allowed in pipelines"]
     assert check_source("from . import x\n") == ["line 1: relative imports are not allowed in pipelines"]
-    assert sets_result("result = 1") and not sets_result("x = 1")
+    assert sets_result("result = 1")
+    assert not sets_result("x = 1")

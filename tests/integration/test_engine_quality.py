@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ ROWS = "SELECT * FROM (VALUES (1, 'open', 10), (2, 'shipped', -5), (3, 'lost', 0
 
 
 @pytest.fixture
-def engine(db_dsn: str, tmp_path: Path) -> Iterator[Engine]:
-    yield Engine(db_dsn, tmp_path)
+def engine(db_dsn: str, tmp_path: Path) -> Engine:
+    return Engine(db_dsn, tmp_path)
 
 
 def test_error_test_blocks_publish_and_reports_samples(engine: Engine) -> None:
@@ -129,9 +128,11 @@ def test_test_errors_and_timeouts_do_not_stop_the_suite(engine: Engine) -> None:
              "tests/quality/d_ok.sql": "SELECT * FROM {{ this }} WHERE id <> 1"}
     result, _ = engine.run(files, timeout=1)
     got = {q.test_name: (q.status, q.message) for q in result.quality}
-    assert got["a_broken"][0] == "error" and "no_such_column" in got["a_broken"][1]
+    assert got["a_broken"][0] == "error"
+    assert "no_such_column" in got["a_broken"][1]
     assert got["b_slow"] == ("error", "timeout after 1 s")
-    assert got["c_jinja"][0] == "error" and "line 1" in got["c_jinja"][1]
+    assert got["c_jinja"][0] == "error"
+    assert "line 1" in got["c_jinja"][1]
     assert got["d_ok"] == ("pass", "")
     assert outcome(result, "b_slow")["duration_ms"] < 5000
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ IDENT = "default.silver.orders"
 
 
 @pytest.fixture
-def engine(db_dsn: str, tmp_path: Path) -> Iterator[Engine]:
-    yield Engine(db_dsn, tmp_path)
+def engine(db_dsn: str, tmp_path: Path) -> Engine:
+    return Engine(db_dsn, tmp_path)
 
 
 def test_restore_brings_back_rows_and_schema(engine: Engine) -> None:

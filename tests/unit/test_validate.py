@@ -24,7 +24,8 @@ def test_valid_pipeline_has_effective_config() -> None:
 def test_jinja_syntax_error_names_the_line() -> None:
     got = check({"pipeline.sql": "SELECT *\nFROM t\n\nWHERE {{ x }}}\n{% if %}"})
     errors, _ = got["pipeline.sql"]
-    assert errors and errors[0].startswith("line 5:"), errors
+    assert errors, errors
+    assert errors[0].startswith("line 5:"), errors
 
 
 def test_missing_unique_key_is_a_config_error() -> None:

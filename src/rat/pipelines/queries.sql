@@ -154,3 +154,11 @@ UPDATE pipeline_versions SET data_snapshot_id = $3 WHERE pipeline_id = $1 AND ve
 -- name: pipeline_has_active_run :val
 -- True when a run of the pipeline is pending or running (rollback with data restore refuses).
 SELECT EXISTS (SELECT 1 FROM runs WHERE pipeline_id = $1 AND status IN ('pending', 'running'));
+
+-- name: get_setting :val
+-- A platform setting (jsonb) by key; NULL when never set.
+SELECT value FROM platform_settings WHERE key = $1;
+
+-- name: set_retention_config :exec
+-- Per-pipeline retention overrides (NULL clears them).
+UPDATE pipelines SET retention_config = $2, updated_at = now() WHERE id = $1;

@@ -14,6 +14,7 @@ from rat.config import Settings
 from rat.core.errors import Invalid
 from rat.files.service import FilesService
 from rat.pipelines.preview import PreviewService
+from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
 from rat.pipelines.versions import VersionsService
 from rat.quality.service import QualityService
@@ -36,6 +37,7 @@ class Services:
     versions: VersionsService
     preview: PreviewService
     quality: QualityService
+    retention: RetentionService
     extra: dict[str, Any] = field(default_factory=dict)
 
 

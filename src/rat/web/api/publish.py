@@ -1,8 +1,8 @@
-"""Pipeline preview, publish, versions, rollback and the read-only metadata sidecars."""
+"""Pipeline preview, publish, versions, rollback, retention overrides and metadata sidecars."""
 
 from typing import Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get, post, put
 
 from rat.core.errors import Invalid
 from rat.pipelines.models import (
@@ -14,6 +14,7 @@ from rat.pipelines.models import (
     VersionPage,
 )
 from rat.pipelines.preview import PreviewRequest
+from rat.pipelines.retention import RetentionView
 from rat.web.body import read_json
 from rat.web.deps import int_param, services
 
@@ -64,6 +65,18 @@ async def rollback(request: Request[Any, Any, Any], ns: str, layer: str,
     return await services(request).versions.rollback(ns, layer, name, body)
 
 
+@get(P + "/retention", name="api:pipelines:retention")
+async def get_retention(request: Request[Any, Any, Any], ns: str, layer: str,
+                        name: str) -> RetentionView:
+    return await services(request).retention.get(ns, layer, name)
+
+
+@put(P + "/retention", name="api:pipelines:retention-put", status_code=204)
+async def put_retention(request: Request[Any, Any, Any], ns: str, layer: str, name: str) -> None:
+    body = await read_json(request, dict, optional=True)
+    await services(request).retention.put(ns, layer, name, body)
+
+
 async def _sidecar(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                    rel: str) -> Response[dict[str, str]]:
     return Response(await services(request).versions.sidecar(ns, layer, name, rel))
@@ -83,5 +96,5 @@ async def quality_metadata(request: Request[Any, Any, Any], ns: str, layer: str,
     return await _sidecar(request, ns, layer, name, "tests/quality.meta.yaml")
 
 
-ROUTES = [preview, publish, list_versions, get_version, rollback, pipeline_metadata,
-          quality_metadata]
+ROUTES = [preview, publish, list_versions, get_version, rollback, get_retention, put_retention,
+          pipeline_metadata, quality_metadata]
