@@ -165,3 +165,16 @@ def test_concurrent_runs_of_one_pipeline_are_serialized(api: httpx.Client) -> No
     assert all(spans[i][1] <= spans[i + 1][0] for i in range(2)), spans
     assert p.rows() == [{"id": 1}] * 3
 
+
+
+def test_runs_of_different_pipelines_run_in_parallel(api: httpx.Client) -> None:
+    work = "SELECT count(*) AS n FROM range(30000) a, range(30000) b WHERE a.range * b.range = 7"
+    first = PipelineClient(api, "silver", unique("par")).create(work)
+    second = PipelineClient(api, "silver", unique("par")).create(work)
+    ids = [first.start(), second.start()]
+    runs = [wait_run(api, rid, timeout=120) for rid in ids]
+    assert [r["status"] for r in runs] == ["success", "success"]
+    (_a_start, a_end), (b_start, _b_end) = sorted(
+        (datetime.fromisoformat(str(r["started_at"])), datetime.fromisoformat(str(r["finished_at"])))
+        for r in runs)
+    assert b_start < a_end, "the second pipeline waited for the first"

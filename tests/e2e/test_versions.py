@@ -109,3 +109,17 @@ def test_metadata_sidecars(api: httpx.Client) -> None:
     p.write("pipeline.meta.yaml", "owner: data-team\n")
     resp = api.get(f"/metadata/default/pipeline/gold/{p.name}")
     assert resp.json() == {"path": f"{p.prefix}pipeline.meta.yaml", "content": "owner: data-team\n"}
+
+
+def test_retention_endpoints(api: httpx.Client) -> None:
+    p = PipelineClient(api, "gold", unique("ret")).create("SELECT 1 AS id")
+    view = api.get(f"{p.base}/retention").json()
+    assert view["overrides"] is None
+    assert view["effective"] == view["system"]
+    assert api.put(f"{p.base}/retention", json={"logs_max_age_days": 3}).status_code == 204
+    view = api.get(f"{p.base}/retention").json()
+    assert (view["overrides"], view["effective"]["logs_max_age_days"]) == (
+        {"logs_max_age_days": 3}, 3)
+    assert api.put(f"{p.base}/retention", json={"reaper_interval_minutes": 5}).status_code == 400
+    assert api.put(f"{p.base}/retention", json={}).status_code == 204
+    assert api.get(f"{p.base}/retention").json()["overrides"] is None
