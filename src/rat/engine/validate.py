@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 import msgspec
 from jinja2 import TemplateSyntaxError
 
-from rat.engine import quality
-from rat.engine.config import BUILTIN_STRATEGIES, ConfigResult, build_config, strip_annotations
+from rat.engine import extensions, quality
+from rat.engine.config import STRATEGY_KEYS, ConfigResult, build_config, strip_annotations
 from rat.engine.pyexec import check_source, sets_result
 from rat.engine.render import (
     CompileError,
@@ -47,7 +47,8 @@ def _placeholder_context(namespace: str, strategy: str) -> RenderContext:
     return RenderContext(namespace=namespace, layer="silver", name=PLACEHOLDER,
                          merge_strategy=strategy, run_started_at="2000-01-01T00:00:00+00:00",
                          ref=lambda _name: PLACEHOLDER, landing_zone=lambda _zone: "/placeholder/*",
-                         this=lambda: PLACEHOLDER, watermark_value="0")
+                         this=lambda: PLACEHOLDER, watermark_value="0",
+                         helpers=dict(extensions.JINJA_HELPERS))
 
 
 class _Checker:
@@ -113,7 +114,7 @@ def _test_report(path: str, text: str, strategy: str, checker: _Checker) -> File
 
 def validate(files: Mapping[str, str], *, prefix: str, namespace: str,
              table_exists: Callable[[str], bool],
-             strategies: Mapping[str, tuple[str, ...]] = BUILTIN_STRATEGIES) -> Validation:
+             strategies: Mapping[str, tuple[str, ...]] = STRATEGY_KEYS) -> Validation:
     """Validate a pipeline's files (paths relative to the pipeline folder)."""
     checker = _Checker(namespace, table_exists)
     entries = [f for f in ENTRY_FILES if f in files]

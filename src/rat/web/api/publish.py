@@ -15,13 +15,15 @@ from rat.pipelines.models import (
 )
 from rat.pipelines.preview import PreviewRequest
 from rat.pipelines.retention import RetentionView
+from rat.web.access import access, user_id
 from rat.web.body import read_json
 from rat.web.deps import int_param, services
 
 P = "/pipelines/{ns:str}/{layer:str}/{name:str}"
 
 
-@post(P + "/preview", name="api:pipelines:preview", status_code=200)
+@post(P + "/preview", name="api:pipelines:preview", status_code=200,
+      opt=access("W", "pipeline", body=PreviewRequest, errors=(400, 404, 503)))
 async def preview(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                   limit: str | None = None) -> Response[bytes]:
     body = await read_json(request, PreviewRequest, optional=True)
@@ -30,14 +32,17 @@ async def preview(request: Request[Any, Any, Any], ns: str, layer: str, name: st
     return Response(out, media_type="application/json")
 
 
-@post(P + "/publish", name="api:pipelines:publish", status_code=200)
+@post(P + "/publish", name="api:pipelines:publish", status_code=200,
+      opt=access("W", "pipeline", body=PublishRequest, errors=(400, 404, 422)))
 async def publish(request: Request[Any, Any, Any], ns: str, layer: str,
                   name: str) -> PublishResult:
     body = await read_json(request, PublishRequest, optional=True)
-    return await services(request).versions.publish(ns, layer, name, body)
+    return await services(request).versions.publish(ns, layer, name, body,
+                                                    created_by=user_id(request))
 
 
-@get(P + "/versions", name="api:pipelines:versions")
+@get(P + "/versions", name="api:pipelines:versions",
+     opt=access("R", "pipeline", errors=(400, 404)))
 async def list_versions(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                         limit: str | None = None, offset: str | None = None) -> VersionPage:
     return await services(request).versions.list(
@@ -45,7 +50,8 @@ async def list_versions(request: Request[Any, Any, Any], ns: str, layer: str, na
         offset=int_param(offset, "offset", 0))
 
 
-@get(P + "/versions/{number:str}", name="api:pipelines:version")
+@get(P + "/versions/{number:str}", name="api:pipelines:version",
+     opt=access("R", "pipeline", errors=(400, 404)))
 async def get_version(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                       number: str, include: str | None = None) -> PipelineVersion:
     if not number.isdigit() or int(number) < 1:
@@ -56,22 +62,27 @@ async def get_version(request: Request[Any, Any, Any], ns: str, layer: str, name
                                                 include_content=include == "content")
 
 
-@post(P + "/rollback", name="api:pipelines:rollback", status_code=200)
+@post(P + "/rollback", name="api:pipelines:rollback", status_code=200,
+      opt=access("W", "pipeline", escalate=("restore_data",), body=RollbackRequest,
+                 errors=(400, 404, 409)))
 async def rollback(request: Request[Any, Any, Any], ns: str, layer: str,
                    name: str) -> RollbackResult:
     body = await read_json(request, RollbackRequest)
     if body.version < 1:
         raise Invalid("version must be an integer >= 1")
-    return await services(request).versions.rollback(ns, layer, name, body)
+    return await services(request).versions.rollback(ns, layer, name, body,
+                                                     created_by=user_id(request))
 
 
-@get(P + "/retention", name="api:pipelines:retention")
+@get(P + "/retention", name="api:pipelines:retention",
+     opt=access("R", "pipeline", errors=(400, 404)))
 async def get_retention(request: Request[Any, Any, Any], ns: str, layer: str,
                         name: str) -> RetentionView:
     return await services(request).retention.get(ns, layer, name)
 
 
-@put(P + "/retention", name="api:pipelines:retention-put", status_code=204)
+@put(P + "/retention", name="api:pipelines:retention-put", status_code=204,
+     opt=access("W", "pipeline", errors=(400, 404)))
 async def put_retention(request: Request[Any, Any, Any], ns: str, layer: str, name: str) -> None:
     body = await read_json(request, dict, optional=True)
     await services(request).retention.put(ns, layer, name, body)
@@ -83,14 +94,14 @@ async def _sidecar(request: Request[Any, Any, Any], ns: str, layer: str, name: s
 
 
 @get([P + "/metadata", "/metadata/{ns:str}/pipeline/{layer:str}/{name:str}"],
-     name="api:pipelines:metadata")
+     name="api:pipelines:metadata", opt=access("R", "pipeline", errors=(400, 404)))
 async def pipeline_metadata(request: Request[Any, Any, Any], ns: str, layer: str,
                             name: str) -> Response[dict[str, str]]:
     return await _sidecar(request, ns, layer, name, "pipeline.meta.yaml")
 
 
 @get([P + "/metadata/quality", "/metadata/{ns:str}/quality/{layer:str}/{name:str}"],
-     name="api:pipelines:quality-metadata")
+     name="api:pipelines:quality-metadata", opt=access("R", "pipeline", errors=(400, 404)))
 async def quality_metadata(request: Request[Any, Any, Any], ns: str, layer: str,
                            name: str) -> Response[dict[str, str]]:
     return await _sidecar(request, ns, layer, name, "tests/quality.meta.yaml")
