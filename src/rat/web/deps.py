@@ -38,6 +38,7 @@ class Services:
     preview: PreviewService
     quality: QualityService
     retention: RetentionService
+    metrics: Callable[[], Awaitable[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
