@@ -28,8 +28,12 @@ from rat.db.embedded import EmbeddedPostgres
 from rat.db.migrate import apply_migrations
 from rat.engine.catalog import CatalogSpec, IcebergTables
 from rat.files.service import FilesService
+from rat.pipelines.preview import PreviewService
+from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
+from rat.pipelines.versions import VersionsService
 from rat.plugins.host import RUNNER_ENV, FatalPluginError, PluginHost
+from rat.quality.service import QualityService
 from rat.query.service import QueryService
 from rat.runs.service import RunsService
 from rat.runtime.dispatcher import Dispatcher
@@ -46,6 +50,8 @@ from rat.web.api import health as api_health
 from rat.web.api import metrics as api_metrics
 from rat.web.api import pipelines as api_pipelines
 from rat.web.api import platform as api_platform
+from rat.web.api import publish as api_publish
+from rat.web.api import quality as api_quality
 from rat.web.api import query as api_query
 from rat.web.api import runs as api_runs
 from rat.web.api import tables as api_tables
@@ -112,6 +118,8 @@ class Runtime:
         self.warehouse = settings.catalog_warehouse or self.spec.uri("_warehouse")
         self.run_pool = WorkerPool("run", settings.worker_count, ("rat.plugins.runner",))
         self.query_pool = WorkerPool("query", settings.query_workers, ("rat.engine.query",))
+        self.preview_pool = WorkerPool("preview", settings.preview_workers,
+                                       ("rat.plugins.runner", "rat.engine.preview"))
         self.tables: IcebergTables | None = None
         self.dispatcher: Dispatcher | None = None
         self.leader: Leader | None = None
@@ -142,7 +150,8 @@ class Runtime:
         dsn = await self.start_database()
         assert self.db is not None  # noqa: S101
         self.tables = self._catalog(dsn)
-        await asyncio.gather(self.run_pool.start(), self.query_pool.start())
+        await asyncio.gather(self.run_pool.start(), self.query_pool.start(),
+                             self.preview_pool.start())
         self.services = self._services(self.db, self.tables)
         await self.plugins.start(self, self.events)
         self.dispatcher = self._dispatcher(self.db, self.tables, self.services)
@@ -165,10 +174,17 @@ class Runtime:
         runs = RunsService(db, pipelines, events)
         registry = TableRegistry(tables, events)
         query = QueryService(self.settings, self.query_pool, registry, self.spec, self.warehouse)
+        preview = PreviewService(settings=self.settings, pool=self.preview_pool,
+                                 pipelines=pipelines, tables=tables, storage=self.storage,
+                                 storage_spec=self.spec, warehouse=self.warehouse)
         return Services(settings=self.settings, pipelines=pipelines, runs=runs,
                         files=FilesService(db, self.storage, pipelines, events),
                         tables=TablesService(db, registry), query=query,
-                        readiness=self.readiness)
+                        readiness=self.readiness,
+                        versions=VersionsService(db, self.storage, pipelines, tables, events),
+                        preview=preview,
+                        quality=QualityService(db, self.storage, pipelines, preview, events),
+                        retention=RetentionService(db, pipelines))
 
     def _dispatcher(self, db: Database, tables: IcebergTables, svc: Services) -> Dispatcher:
         dispatcher = Dispatcher(settings=self.settings, db=db, pipelines=svc.pipelines,
@@ -176,6 +192,8 @@ class Runtime:
                                 storage_spec=self.spec, warehouse=self.warehouse,
                                 landing=self.landing_files)
         svc.runs.on_cancel.append(dispatcher.cancel)
+        dispatcher.result_handlers.append(
+            lambda ctx, result: svc.quality.record(ctx.run_id, ctx.pipeline, result.quality))
 
         async def cancel_deleted(event: Event) -> None:
             import uuid
@@ -230,7 +248,8 @@ class Runtime:
             await self.leader.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop(grace)
-        await asyncio.gather(self.run_pool.stop(), self.query_pool.stop())
+        await asyncio.gather(self.run_pool.stop(), self.query_pool.stop(),
+                             self.preview_pool.stop())
         if self.db is not None:
             await self.db.close()
         if self.embedded is not None:
@@ -248,7 +267,7 @@ async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
 
 def api_router() -> Router:
     handlers = [*api_platform.ROUTES, *api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES, *api_query.ROUTES,
-                *api_tables.ROUTES]
+                *api_tables.ROUTES, *api_publish.ROUTES, *api_quality.ROUTES]
     return Router(path="/api/v1", route_handlers=handlers)
 
 

@@ -13,7 +13,11 @@ from litestar import Request
 from rat.config import Settings
 from rat.core.errors import Invalid
 from rat.files.service import FilesService
+from rat.pipelines.preview import PreviewService
+from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
+from rat.pipelines.versions import VersionsService
+from rat.quality.service import QualityService
 from rat.query.service import QueryService
 from rat.runs.service import RunsService
 from rat.tables.service import TablesService
@@ -30,6 +34,10 @@ class Services:
     tables: TablesService
     query: QueryService
     readiness: Callable[[], Awaitable[dict[str, Any]]]
+    versions: VersionsService
+    preview: PreviewService
+    quality: QualityService
+    retention: RetentionService
     metrics: Callable[[], Awaitable[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
