@@ -44,6 +44,13 @@
     var closer = evt.target.closest && evt.target.closest("[data-close-dialog]");
     if (closer) closer.closest("dialog").close();
   });
+  // An error answer swapped into a closed dialog (e.g. "Publish & run" failing validation)
+  // opens that dialog, so the message is seen next to the form that caused it.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var target = evt.detail.target, el = (target.id && document.getElementById(target.id)) || target;
+    var dialog = el.closest && el.closest("dialog");
+    if (dialog && !dialog.open && evt.detail.xhr.status >= 400) dialog.showModal();
+  });
   // <form data-confirm="question"> asks before a destructive post (htmx or plain).
   document.addEventListener("submit", function (evt) {
     var q = evt.target.getAttribute && evt.target.getAttribute("data-confirm");
@@ -169,6 +176,23 @@
       if (name === "drop" && evt.dataTransfer.files.length) upload(zone.closest("form"), evt.dataTransfer.files);
     });
   });
+
+  // <button data-download formaction=…> in an htmx form: a real form post (the browser saves the
+  // attachment) instead of an htmx request, which would swallow the file.
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest && evt.target.closest("button[data-download]");
+    if (!btn || !btn.form) return;
+    evt.preventDefault();
+    var form = btn.form, action = form.getAttribute("action"), field = document.createElement("input");
+    field.type = "hidden";
+    field.name = btn.name;
+    field.value = btn.value;
+    form.appendChild(field);
+    form.setAttribute("action", btn.getAttribute("formaction"));
+    HTMLFormElement.prototype.submit.call(form);
+    form.setAttribute("action", action);
+    field.remove();
+  }, true);
 
   if (window.htmx) window.htmx.onLoad(initLogs);
   else initLogs(document);

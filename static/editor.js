@@ -93,8 +93,9 @@
       var ta = document.getElementById(list.getAttribute("data-diagnostics-for"));
       var view = ta && ta.ratEditor;
       if (!view) return;
-      var doc = view.state.doc, found = [];
+      var doc = view.state.doc, found = [], file = ta.getAttribute("data-file");
       list.querySelectorAll("[data-line]").forEach(function (item) {
+        if (file && item.getAttribute("data-path") !== file) return;
         var n = parseInt(item.getAttribute("data-line"), 10);
         if (!(n >= 1 && n <= doc.lines)) return;
         var line = doc.line(n);

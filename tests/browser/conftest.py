@@ -24,17 +24,18 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-dev-shm-usage"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright(template_db: str) -> Iterator[Playwright]:
-    """Playwright's sync API keeps an event loop running in this thread, so the async database
-    fixtures must be set up before it starts (hence `template_db` here)."""
+    """Playwright's sync API keeps an event loop running in this thread while it is started:
+    the async database fixtures must be set up before (hence `template_db` here), and it stops
+    after each module so async tests that run later get a free thread."""
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (make browser)")
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
     try:

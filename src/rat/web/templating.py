@@ -71,11 +71,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _sample_columns(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Grid columns for untyped sample rows (quality failures): the keys of the first row."""
+    return [{"name": k, "type": ""} for k in (rows[0] if rows else {})]
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(duration=_duration, filesize=_filesize, dt=_dt, ago=_ago, cell=_cell)
+    env.filters.update(duration=_duration, filesize=_filesize, dt=_dt, ago=_ago, cell=_cell,
+                       sample_columns=_sample_columns)
     env.globals.update(version=__version__)
     # Macros are globals, not per-template imports: a block rendered alone (an htmx fragment)
     # does not run its template's top-level `{% from … import %}` lines.

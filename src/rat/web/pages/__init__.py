@@ -6,6 +6,8 @@ from rat.web.pages import (
     home,
     pipeline,
     pipeline_actions,
+    pipeline_quality,
+    pipeline_wap,
     pipelines,
     query,
     runs,
@@ -13,4 +15,5 @@ from rat.web.pages import (
 )
 
 ROUTES = [*home.ROUTES, *pipelines.ROUTES, *pipeline.ROUTES, *pipeline_actions.ROUTES,
+          *pipeline_wap.ROUTES, *pipeline_quality.ROUTES,
           *runs.ROUTES, *query.ROUTES, *explorer.ROUTES, *settings.ROUTES, *auth.ROUTES]

@@ -11,16 +11,12 @@ from rat.pipelines.configform import form_from_yaml
 from rat.pipelines.models import Pipeline
 from rat.web.access import access
 from rat.web.deps import Services, services
+from rat.web.pages.pipeline_paths import TABS, P, pipeline_url
+from rat.web.pages.pipeline_quality import quality_context
+from rat.web.pages.pipeline_wap import preview_context, versions_context
 from rat.web.templating import render
 
-P = "/pipelines/{ns:str}/{layer:str}/{name:str}"
-TABS = ("overview", "code", "preview", "quality", "settings", "triggers", "versions")
 TabLoader = Callable[[Services, Pipeline, Request[Any, Any, Any]], Awaitable[dict[str, Any]]]
-
-
-def pipeline_url(p: Pipeline, tab: str | None = None) -> str:
-    base = f"/pipelines/{p.namespace}/{p.layer}/{p.name}"
-    return f"{base}?tab={tab}" if tab else base
 
 
 async def _overview(svc: Services, p: Pipeline, request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -46,7 +42,8 @@ async def _code(svc: Services, p: Pipeline, request: Request[Any, Any, Any]) -> 
         raise NotFound(f"file {current!r} not found in this pipeline")
     content = (await svc.files.read(p.prefix + current)).content if current else ""
     return {"files": files, "current": current, "content": content, "save_error": None,
-            "saved": False, "new_path": "", "new_error": None}
+            "saved": False, "new_path": "", "new_error": None, "preview": None,
+            "preview_error": None}
 
 
 def _tree_order(rel: str) -> tuple[int, str]:
@@ -76,8 +73,8 @@ async def _pending(svc: Services, p: Pipeline, request: Request[Any, Any, Any]) 
 
 
 LOADERS: dict[str, TabLoader] = {"overview": _overview, "code": _code, "settings": _settings,
-                                 "preview": _pending, "quality": _pending, "triggers": _pending,
-                                 "versions": _pending}
+                                 "preview": preview_context, "quality": quality_context,
+                                 "triggers": _pending, "versions": versions_context}
 
 
 async def tab_context(request: Request[Any, Any, Any], p: Pipeline, tab: str) -> dict[str, Any]:

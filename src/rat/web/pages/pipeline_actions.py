@@ -16,7 +16,8 @@ from rat.runs.models import RunCreate
 from rat.web.access import access
 from rat.web.deps import request_id, services
 from rat.web.pages.forms import form_data, go, to_struct
-from rat.web.pages.pipeline import TABS, P, pipeline_url, tab_context
+from rat.web.pages.pipeline import tab_context
+from rat.web.pages.pipeline_paths import TABS, P, pipeline_url
 from rat.web.templating import is_fragment, render
 
 

@@ -60,8 +60,9 @@ async def run_page(request: Request[Any, Any, Any], run_id: str) -> Response[str
     run = await svc.runs.get(run_id)
     logs = [] if is_fragment(request) else \
         (await svc.runs.logs(run_id, limit=LOG_PAGE)).logs
+    quality = None if run.status in ACTIVE else await svc.quality.run_results(run_id)
     return render(request, "runs/detail.html", block="run_status", run=run, logs=logs,
-                  phases=phases(run), active=run.status in ACTIVE, error=None)
+                  phases=phases(run), active=run.status in ACTIVE, error=None, quality=quality)
 
 
 @post("/runs/{run_id:str}/cancel", name="pages:run:cancel", include_in_schema=False,
