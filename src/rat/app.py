@@ -147,7 +147,7 @@ class Runtime:
         query = QueryService(self.settings, self.query_pool, registry, self.spec, self.warehouse)
         return Services(settings=self.settings, pipelines=pipelines, runs=runs,
                         files=FilesService(db, self.storage, pipelines, events),
-                        tables=TablesService(db, registry), query=query,
+                        tables=TablesService(db, registry, query), query=query,
                         readiness=self.readiness)
 
     def _dispatcher(self, db: Database, tables: IcebergTables, svc: Services) -> Dispatcher:
