@@ -25,6 +25,8 @@ from rat.db.embedded import EmbeddedPostgres
 from rat.db.migrate import apply_migrations
 from rat.engine.catalog import CatalogSpec, IcebergTables
 from rat.files.service import FilesService
+from rat.lineage.service import LineageService
+from rat.namespaces.service import NamespacesService
 from rat.pipelines.service import PipelinesService
 from rat.query.service import QueryService
 from rat.runs.service import RunsService
@@ -37,6 +39,8 @@ from rat.storage.s3 import S3Store
 from rat.tables.service import TableRegistry, TablesService
 from rat.web.api import files as api_files
 from rat.web.api import health as api_health
+from rat.web.api import lineage as api_lineage
+from rat.web.api import namespaces as api_namespaces
 from rat.web.api import pipelines as api_pipelines
 from rat.web.api import query as api_query
 from rat.web.api import runs as api_runs
@@ -145,9 +149,15 @@ class Runtime:
         runs = RunsService(db, pipelines, events)
         registry = TableRegistry(tables, events)
         query = QueryService(self.settings, self.query_pool, registry, self.spec, self.warehouse)
+        namespaces = NamespacesService(
+            db, self.storage, events, pipelines, tables, registry,
+            warehouse_key=None if self.settings.catalog_warehouse else "_warehouse",
+            enabled=self.settings.namespaces_enabled)
         return Services(settings=self.settings, pipelines=pipelines, runs=runs,
                         files=FilesService(db, self.storage, pipelines, events),
                         tables=TablesService(db, registry, query), query=query,
+                        namespaces=namespaces,
+                        lineage=LineageService(db, self.storage, registry, events),
                         readiness=self.readiness)
 
     def _dispatcher(self, db: Database, tables: IcebergTables, svc: Services) -> Dispatcher:
@@ -220,7 +230,7 @@ async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
 
 def api_router() -> Router:
     handlers = [*api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES, *api_query.ROUTES,
-                *api_tables.ROUTES]
+                *api_tables.ROUTES, *api_namespaces.ROUTES, *api_lineage.ROUTES]
     return Router(path="/api/v1", route_handlers=handlers)
 
 

@@ -19,7 +19,7 @@ from uuid import UUID
 import msgspec
 
 if TYPE_CHECKING:
-    import duckdb
+    from duckdb.sqltypes import DuckDBPyType
 
 Convert = Callable[[Any], Any]
 # DECIMAL values leave as exact JSON numbers, as the API promises.
@@ -56,10 +56,11 @@ def _map(key: Convert | None, value: Convert | None) -> Convert:
     return _nullable(lambda pairs: [{"key": k(a), "value": v(b)} for a, b in pairs.items()])
 
 
-def converter(dtype: duckdb.DuckDBPyType) -> Convert | None:
+def converter(dtype: DuckDBPyType) -> Convert | None:
     """How to turn values of `dtype` into JSON-ready values; None when none is needed."""
     kind = dtype.id
-    children = [(str(n), t) for n, t in dtype.children] if kind in _NESTED else []
+    children: list[tuple[str, Any]] = [(str(n), t) for n, t in dtype.children] \
+        if kind in _NESTED else []
     if kind in ("hugeint", "uhugeint", "bignum", "varint"):
         return _nullable(str)
     if kind in ("float", "double"):
@@ -78,7 +79,7 @@ def converter(dtype: duckdb.DuckDBPyType) -> Convert | None:
 _NESTED = ("list", "array", "struct", "map", "union")
 
 
-def row_encoder(names: list[str], types: list[duckdb.DuckDBPyType]
+def row_encoder(names: list[str], types: list[DuckDBPyType]
                 ) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
     """A function turning one result tuple into the JSON object for that row."""
     converters = [converter(t) for t in types]

@@ -13,6 +13,8 @@ from litestar import Request
 from rat.config import Settings
 from rat.core.errors import Invalid
 from rat.files.service import FilesService
+from rat.lineage.service import LineageService
+from rat.namespaces.service import NamespacesService
 from rat.pipelines.service import PipelinesService
 from rat.query.service import QueryService
 from rat.runs.service import RunsService
@@ -29,6 +31,8 @@ class Services:
     files: FilesService
     tables: TablesService
     query: QueryService
+    namespaces: NamespacesService
+    lineage: LineageService
     readiness: Callable[[], Awaitable[dict[str, Any]]]
     extra: dict[str, Any] = field(default_factory=dict)
 
