@@ -200,12 +200,12 @@ def _open(job: QueryJob) -> duckdb.DuckDBPyConnection:
     storage = msgspec.convert(job.storage, StorageSpec) if job.storage else None
     # Each worker spills into its own directory: DuckDB's temp file names are per process.
     scratch = f"{job.scratch_dir.rstrip('/')}/{os.getpid()}"
-    con = duck.connect(memory_limit=job.memory_limit, threads=job.threads, temp_dir=scratch,
-                       storage=storage)
     # Results are reported in UTC whatever the host's zone; no secret may ever be persisted.
+    con = duck.connect(memory_limit=job.memory_limit, threads=job.threads, temp_dir=scratch,
+                       storage=storage, config={
+                           "allow_community_extensions": False,
+                           "allow_persistent_secrets": False})
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET allow_community_extensions = false")
-    con.execute("SET allow_persistent_secrets = false")
     allowed = [job.warehouse, scratch]
     duck.lock_down(con, allowed)
     problems = lockdown_problems(lockdown_report(con), allowed=allowed, threads=job.threads,
@@ -228,7 +228,9 @@ def lockdown_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     rows = con.execute(
         f"SELECT name, value FROM duckdb_settings() WHERE name IN ({names})").fetchall()
     secrets = con.execute("SELECT name FROM duckdb_secrets() ORDER BY name").fetchall()
+    dirs = con.execute("SELECT current_setting('allowed_directories')").fetchone()
     return {"settings": {str(n): str(v) for n, v in rows},
+            "allowed_directories": sorted(dirs[0]) if dirs else [],
             "secrets": [str(r[0]) for r in secrets]}
 
 
@@ -244,9 +246,8 @@ def lockdown_problems(report: dict[str, Any], *, allowed: list[str], threads: in
     settings: dict[str, str] = report["settings"]
     problems = [f"{k}={settings.get(k)!r}, expected {v!r}" for k, v in _EXPECTED.items()
                 if settings.get(k) != v]
-    dirs = {d.strip() for d in settings.get("allowed_directories", "").strip("[]").split(",")}
-    if dirs - {""} != {d.rstrip("/") + "/" for d in allowed}:
-        problems.append(f"allowed_directories={settings.get('allowed_directories')!r}")
+    if set(report["allowed_directories"]) != {d.rstrip("/") + "/" for d in allowed}:
+        problems.append(f"allowed_directories={report['allowed_directories']!r}")
     if settings.get("threads") != str(threads):
         problems.append(f"threads={settings.get('threads')!r}, expected {threads}")
     limit = parse_size(memory_limit)
