@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import httpx
 import msgspec
-import pyarrow as pa
 import pytest
 
-from tests.conftest import RatServer, unique, wait_run
+from tests.conftest import RatServer, unique
+from tests.e2e.helpers_data import make_table
 
 BIG_ROWS = 1_000_000
 
@@ -25,22 +25,6 @@ class Data:
     orders: str
     customers: str
     big: str
-
-
-def make_table(client: httpx.Client, layer: str, name: str, sql: str,
-               namespace: str = "default") -> dict[str, object]:
-    if client.get(f"/pipelines/{namespace}/{layer}/{name}").status_code == 404:
-        resp = client.post("/pipelines", json={"namespace": namespace, "layer": layer,
-                                               "name": name, "source": sql})
-        assert resp.status_code == 201, resp.text
-    else:
-        path = f"{namespace}/pipelines/{layer}/{name}/pipeline.sql"
-        assert client.put(f"/files/{path}", json={"content": sql}).status_code == 200
-    resp = client.post("/runs", json={"namespace": namespace, "layer": layer, "pipeline": name})
-    assert resp.status_code == 202, resp.text
-    run = wait_run(client, resp.json()["run_id"], timeout=300)
-    assert run["status"] == "success", run
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +158,8 @@ def test_downloads_in_every_format(client: httpx.Client, data: Data) -> None:
     assert [msgspec.json.decode(line) for line in resp.content.splitlines()] == [
         {"order_id": 1, "amount": 5.5, "l": [1]}, {"order_id": 2, "amount": 7.25, "l": [2]},
         {"order_id": 3, "amount": 1.0, "l": [3]}]
+    import pyarrow as pa
+
     resp = client.post("/query", json={"sql": sql, "format": "arrow"})
     assert resp.headers["content-type"] == "application/vnd.apache.arrow.stream"
     table = pa.ipc.open_stream(resp.content).read_all()
@@ -239,7 +225,8 @@ def test_table_list_detail_and_metadata(client: httpx.Client, data: Data) -> Non
                                  {"name": "amount", "type": "DECIMAL(3,2)"}]
     assert detail["pipeline"] == {"namespace": "default", "layer": "silver", "name": data.orders}
     assert detail["partition_by"] == []
-    assert detail["snapshot_id"] and detail["last_updated_at"]
+    assert detail["snapshot_id"]
+    assert detail["last_updated_at"]
     assert detail["column_descriptions"] == {}
     resp = client.put(f"/tables/default/silver/{data.orders}/metadata", json={
         "description": "All orders", "owner": "sales",
@@ -279,9 +266,11 @@ def test_snapshot_history_and_time_travel(client: httpx.Client) -> None:
     snaps = history["snapshots"]
     assert isinstance(snaps, list)
     assert history["total"] == len(snaps) >= 2
-    assert snaps[0]["current"] is True and snaps[0]["total_records"] == 2
+    assert snaps[0]["current"] is True
+    assert snaps[0]["total_records"] == 2
     older = next(s for s in snaps if s["total_records"] == 1)
-    assert older["run_id"] and older["committed_at"]
+    assert older["run_id"]
+    assert older["committed_at"]
     now = ok(query(client, f"SELECT v FROM silver.{name} ORDER BY v"))
     assert now["rows"] == [{"v": 2}, {"v": 3}]
     then = ok(query(client, f"SELECT v FROM silver.{name}",

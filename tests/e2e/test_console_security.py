@@ -192,7 +192,8 @@ def test_hostile_statements_are_refused_without_side_effects(console: Console) -
             resp = query(console, sql)
             assert 400 <= resp.status_code < 500, (sql, resp.text)
             assert resp.json()["error"]["code"] == "INVALID_ARGUMENT", (sql, resp.text)
-            assert "root:" not in resp.text and "PATH=" not in resp.text
+            assert "root:" not in resp.text
+            assert "PATH=" not in resp.text
     finally:
         trap.close()
     assert trap.hits == 0
@@ -219,7 +220,8 @@ def test_lockdown_is_what_the_spec_asks_for(console: Console) -> None:
     assert settings["threads"] == "2"
     dirs = console.lockdown()[0]["allowed_directories"]
     assert console.warehouse.rstrip("/") + "/" in dirs
-    assert len(dirs) == 2 and any("/tmp/query/" in d for d in dirs)
+    assert len(dirs) == 2
+    assert any("/tmp/query/" in d for d in dirs)
 
 
 def cpu_ticks(pid: int) -> int:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import duckdb
+from typing import Any
+
 import msgspec
 
 from rat.engine.encode import JSON, row_encoder, unique_names
 
 
+def connect() -> Any:
+    import duckdb
+
+    return duckdb.connect()
+
+
 def encoded(sql: str) -> dict[str, object]:
-    con = duckdb.connect()
+    con = connect()
     con.execute("SET TimeZone = 'UTC'")
     rel = con.sql(sql)
     row = rel.fetchone()
@@ -29,7 +36,7 @@ def test_numbers() -> None:
 
 
 def test_decimal_is_an_exact_json_number() -> None:
-    con = duckdb.connect()
+    con = connect()
     rel = con.sql("SELECT 12345678901234567.89::DECIMAL(38,2) AS d")
     row = rel.fetchone()
     assert row is not None

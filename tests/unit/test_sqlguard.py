@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pytest
 
 from rat.engine import duck, sqlguard
+
+if TYPE_CHECKING:
+    import duckdb
 
 TABLES = frozenset({("default", "silver", "orders"), ("default", "silver", "customers"),
                     ("my-ns", "gold", "a-b"), ("default", "gold", "order")})
