@@ -235,7 +235,7 @@ def ns_server(request: pytest.FixtureRequest, pg_base: str, template_db: str,
               s3_server: S3Server) -> Iterator[RatServer]:
     """A running RAT per storage backend with the namespaces feature on."""
     server = start_server(pg_base, template_db, request.param, s3_server,
-                          {"RAT_NAMESPACES_ENABLED": "true"})
+                          {"RAT_PLUGINS": "rat-namespaces"})
     try:
         yield server
     finally:

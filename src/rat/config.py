@@ -60,8 +60,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     query_default_limit: int = 1000
     query_max_rows: int = 10000
     query_export_max_rows: int = 1_000_000
-    # Namespace create/delete (the rat-namespaces plugin's switch until plugins are wired).
-    namespaces_enabled: bool = False
     quality_test_timeout_seconds: int = 60
     upload_max_bytes: int = 536_870_912
     lease_seconds: int = 30

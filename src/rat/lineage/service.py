@@ -28,6 +28,7 @@ from rat.lineage.models import (
 )
 from rat.pipelines.models import pipeline_prefix
 from rat.pipelines.service import blob_key
+from rat.plugins.protocols import ReadScope
 from rat.storage.base import Storage
 from rat.tables.service import TableRegistry
 
@@ -100,7 +101,8 @@ class LineageService:
                 out[rel] = data.decode("utf-8", errors="replace")
         return out
 
-    async def graph(self, namespace: str | None = None) -> LineageGraph:
+    async def graph(self, namespace: str | None = None,
+                    scope: ReadScope | None = None) -> LineageGraph:
         if namespace is not None:
             slug(namespace, "namespace")
         builder = _Builder()
@@ -118,7 +120,7 @@ class LineageService:
             if node.type == "table" and summary is not None:
                 node.table_stats = TableStats(row_count=summary.row_count,
                                               size_bytes=summary.size_bytes)
-        return builder.result(namespace)
+        return builder.result(namespace, scope)
 
     async def publish_errors(self, namespace: str, layer: str, name: str,
                              files: dict[str, str]) -> list[str]:
@@ -178,9 +180,20 @@ class _Builder:
     def _edge(self, source: str, target: str, kind: str) -> None:
         self.edges.add(LineageEdge(source=source, target=target, type=kind))
 
-    def result(self, namespace: str | None) -> LineageGraph:
-        keep = {i for i, n in self.nodes.items() if namespace is None or n.namespace == namespace}
-        edges = sorted((e for e in self.edges if e.source in keep or e.target in keep),
+    def result(self, namespace: str | None, scope: ReadScope | None) -> LineageGraph:
+        """Nodes of `namespace` and their direct neighbours, less what `scope` hides."""
+        visible = {i for i, n in self.nodes.items() if _readable(n, scope)}
+        keep = {i for i in visible if namespace is None or self.nodes[i].namespace == namespace}
+        edges = sorted((e for e in self.edges if e.source in visible and e.target in visible
+                        and (e.source in keep or e.target in keep)),
                        key=lambda e: (e.source, e.target, e.type))
         keep |= {e.source for e in edges} | {e.target for e in edges}
         return LineageGraph(nodes=[self.nodes[i] for i in sorted(keep)], edges=edges)
+
+
+def _readable(node: LineageNode, scope: ReadScope | None) -> bool:
+    if scope is None or node.namespace in scope.namespaces:
+        return True
+    if node.type == "landing_zone":
+        return f"{node.namespace}.{node.name}" in scope.zone_keys
+    return f"{node.namespace}.{node.layer}.{node.name}" in scope.pipeline_keys

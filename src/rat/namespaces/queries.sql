@@ -1,11 +1,12 @@
 -- name: list_namespaces :many
--- A page of namespaces by name, with the total count.
+-- A page of namespaces by name (only those in $3 when it is not NULL), with the total count.
 SELECT name, description, created_by, created_at, count(*) OVER () AS total
-FROM namespaces ORDER BY name LIMIT $1 OFFSET $2;
+FROM namespaces WHERE $3::text[] IS NULL OR name = ANY($3)
+ORDER BY name LIMIT $1 OFFSET $2;
 
 -- name: count_namespaces :val
--- How many namespaces exist.
-SELECT count(*) FROM namespaces;
+-- How many namespaces exist (only those in $1 when it is not NULL).
+SELECT count(*) FROM namespaces WHERE $1::text[] IS NULL OR name = ANY($1);
 
 -- name: get_namespace :one
 -- One namespace by name.

@@ -27,14 +27,15 @@ from rat.db.queries import load_queries
 from rat.engine.catalog import IcebergTables
 from rat.namespaces.models import Namespace, NamespaceCreate, NamespacePage, NamespaceUpdate
 from rat.pipelines.service import MAX_DESCRIPTION, PipelinesService, check_page
+from rat.plugins.protocols import ReadScope
 from rat.storage.base import Storage
 from rat.tables.service import TableRegistry
 
 Q = load_queries("rat.namespaces")
 # Catalog names DuckDB reserves: a namespace is attached under its own name in the console.
 RESERVED = frozenset({"memory", "system", "temp", "main"})
-FEATURE_OFF = ("creating and deleting namespaces needs the rat-namespaces plugin "
-               "(RAT_NAMESPACES_ENABLED=true)")
+FEATURE_OFF = ("creating and deleting namespaces needs the rat-namespaces plugin, which is "
+               "not enabled")
 
 
 def _namespace(row: dict[str, Any]) -> Namespace:
@@ -43,7 +44,7 @@ def _namespace(row: dict[str, Any]) -> Namespace:
 
 
 class NamespacesService:
-    """`enabled` is the namespaces feature switch (the Pro plugin turns it on)."""
+    """`enabled`: the `namespaces` capability (the rat-namespaces plugin) is on."""
 
     def __init__(self, db: Database, storage: Storage, events: EventBus,
                  pipelines: PipelinesService, catalog: IcebergTables, registry: TableRegistry,
@@ -57,10 +58,13 @@ class NamespacesService:
         self.warehouse_key = warehouse_key
         self.enabled = enabled
 
-    async def list(self, *, limit: int = 50, offset: int = 0) -> NamespacePage:
+    async def list(self, *, limit: int = 50, offset: int = 0,
+                   scope: ReadScope | None = None) -> NamespacePage:
         check_page(limit, offset)
-        rows = await self.db.many(Q["list_namespaces"], limit, offset)
-        total = int(rows[0]["total"]) if rows else int(await self.db.val(Q["count_namespaces"]))
+        only = list(scope.namespaces) if scope is not None else None
+        rows = await self.db.many(Q["list_namespaces"], limit, offset, only)
+        total = int(rows[0]["total"]) if rows else \
+            int(await self.db.val(Q["count_namespaces"], only))
         return NamespacePage(namespaces=[_namespace(r) for r in rows], total=total)
 
     async def get(self, name: str) -> Namespace:

@@ -24,6 +24,7 @@ from rat.core.errors import DeadlineExceeded, Invalid, NotFound, RateLimited, Un
 from rat.core.ids import slug, table_name
 from rat.core.specs import StorageSpec
 from rat.engine.query import QueryJob, QueryOutput, QueryTable
+from rat.plugins.protocols import ReadScope
 from rat.query.models import ACCEPT_FORMATS, FORMATS, Download, QueryRequest
 from rat.runtime.workers import JobFailed, WorkerDied, WorkerPool, WorkerProcess
 from rat.tables.service import TableRegistry
@@ -74,7 +75,7 @@ class QueryService:
             raise Invalid("limit must be >= 1")
         return min(limit, cap), limit > cap
 
-    async def _job(self, req: QueryRequest, fmt: str) -> bytes:
+    async def _job(self, req: QueryRequest, fmt: str, scope: ReadScope | None) -> bytes:
         if not req.sql or not req.sql.strip():
             raise Invalid("sql must not be empty")
         if len(req.sql) > MAX_SQL_CHARS:
@@ -82,23 +83,32 @@ class QueryService:
         namespace = slug(req.namespace or "default", "namespace")
         limit, clamped = self._limit(req.limit, fmt)
         job = QueryJob(sql=req.sql, namespace=namespace, limit=limit, clamped=clamped,
-                       tables=await self._tables(namespace, req.as_of or {}),
+                       tables=await self._tables(namespace, req.as_of or {}, scope),
                        warehouse=self.warehouse, memory_limit=self.settings.query_memory_limit,
                        threads=2, storage=msgspec.to_builtins(self.storage),
                        scratch_dir=self.scratch_dir, timeout_seconds=self.timeout, format=fmt)
         return msgspec.msgpack.encode(job)
 
-    async def _tables(self, namespace: str, as_of: dict[str, int]) -> list[QueryTable]:
-        """Published tables at their current snapshot, except those pinned by `as_of`."""
+    async def _tables(self, namespace: str, as_of: dict[str, int],
+                      scope: ReadScope | None) -> list[QueryTable]:
+        """Published tables at their current snapshot, except those pinned by `as_of`.
+
+        With a `scope` (from the authorizer) unreadable tables do not exist for the statement.
+        """
+        visible = [t for t in await self.registry.published()
+                   if scope is None or scope.allows_table(t.namespace, t.layer, t.name)]
+        names = {table_name(t.namespace, t.layer, t.name) for t in visible}
         pins: dict[str, int] = {}
         for name, snapshot_id in as_of.items():
             ident = self.registry.resolve(name, namespace)
+            if ident not in names:
+                raise NotFound(f"table {ident} not found")
             if snapshot_id not in {s.snapshot_id for s in await self.registry.history(ident)}:
                 raise NotFound(f"snapshot {snapshot_id} is not in the history of table {ident}")
             pins[ident] = snapshot_id
         return [QueryTable(t.namespace, t.layer, t.name, t.metadata_location,
                            pins.get(table_name(t.namespace, t.layer, t.name), t.snapshot_id or 0))
-                for t in await self.registry.published()]
+                for t in visible]
 
     @contextlib.asynccontextmanager
     async def _worker(self) -> AsyncIterator[WorkerProcess]:
@@ -113,9 +123,9 @@ class QueryService:
         finally:
             self.admitted -= 1
 
-    async def run(self, req: QueryRequest) -> bytes:
+    async def run(self, req: QueryRequest, scope: ReadScope | None = None) -> bytes:
         """The QueryResult as JSON bytes, encoded once in the worker."""
-        body = await self._job(req, "json")
+        body = await self._job(req, "json", scope)
         async with self._worker() as worker:
             try:
                 raw = await asyncio.wait_for(worker.call("query", body),
@@ -132,10 +142,11 @@ class QueryService:
     async def run_decoded(self, req: QueryRequest) -> QueryOutput:
         return msgspec.json.decode(await self.run(req), type=QueryOutput)
 
-    async def download(self, req: QueryRequest, fmt: str) -> Download:
+    async def download(self, req: QueryRequest, fmt: str,
+                       scope: ReadScope | None = None) -> Download:
         """Start a streamed download; errors before the first chunk are raised here."""
         media_type, ext = FORMATS[fmt]
-        stream = _Stream(self, await self._job(req, fmt))
+        stream = _Stream(self, await self._job(req, fmt, scope))
         first = await stream.start()
         return Download(media_type=media_type, filename=f"query.{ext}",
                         chunks=stream.chunks(first))

@@ -18,6 +18,7 @@ from rat.db.database import Database
 from rat.db.queries import load_queries
 from rat.engine.catalog import IcebergTables, SnapshotInfo, TableGone, TableSummary
 from rat.pipelines.service import MAX_DESCRIPTION, check_page
+from rat.plugins.protocols import ReadScope
 from rat.query.models import QueryRequest
 from rat.tables.models import (
     Column,
@@ -125,6 +126,10 @@ def _freshness(row: dict[str, Any] | None) -> Freshness | None:
                      checked_at=row["checked_at"])
 
 
+def _readable(scope: ReadScope | None, t: TableSummary) -> bool:
+    return scope is None or scope.allows_table(t.namespace, t.layer, t.name)
+
+
 def config_descriptions(columns: Any) -> dict[str, str]:
     """Column descriptions from a published config's `columns` list (defaults for the explorer)."""
     if not isinstance(columns, list):
@@ -160,7 +165,8 @@ class TablesService:
         self.query = query
 
     async def list(self, *, namespace: str | None = None, layer: str | None = None,
-                   search: str | None = None, limit: int = 50, offset: int = 0) -> TablePage:
+                   search: str | None = None, limit: int = 50, offset: int = 0,
+                   scope: ReadScope | None = None) -> TablePage:
         check_page(limit, offset)
         if layer is not None:
             check_layer(layer)
@@ -172,7 +178,7 @@ class TablesService:
                         key=lambda t: (t.namespace, t.layer, t.name)):
             key = (t.namespace, t.layer, t.name)
             description = described.get(key, "")
-            if layer and t.layer != layer:
+            if (layer and t.layer != layer) or not _readable(scope, t):
                 continue
             if search and search.lower() not in f"{t.name}\n{description}".lower():
                 continue
@@ -255,8 +261,8 @@ class TablesService:
         return await self.query.run(QueryRequest(sql=f"SELECT * FROM {quoted}",
                                                  namespace=namespace, limit=limit, as_of=as_of))
 
-    async def schema(self, *, namespace: str | None = None,
-                     layer: str | None = None) -> SchemaPage:
+    async def schema(self, *, namespace: str | None = None, layer: str | None = None,
+                     scope: ReadScope | None = None) -> SchemaPage:
         """Every published table with its columns (catalog metadata only), for autocomplete."""
         if layer is not None:
             check_layer(layer)
@@ -269,7 +275,7 @@ class TablesService:
         out = []
         for t in sorted(await self.registry.published(namespace),
                         key=lambda t: (t.namespace, t.layer, t.name)):
-            if layer and t.layer != layer:
+            if (layer and t.layer != layer) or not _readable(scope, t):
                 continue
             described = docs.get((t.namespace, t.layer, t.name), {})
             out.append(SchemaTable(namespace=t.namespace, layer=t.layer, name=t.name, columns=[
