@@ -21,6 +21,7 @@ from litestar.static_files import create_static_files_router
 
 from rat.config import MIGRATIONS_DIR, STATIC_DIR, ConfigError, Settings
 from rat.core.events import Event, EventBus
+from rat.core.metrics import Registry
 from rat.core.specs import StorageSpec
 from rat.db.database import Database, create_pool
 from rat.db.embedded import EmbeddedPostgres
@@ -35,6 +36,7 @@ from rat.query.service import QueryService
 from rat.runs.service import RunsService
 from rat.runtime.dispatcher import Dispatcher
 from rat.runtime.leader import Leader
+from rat.runtime.telemetry import Telemetry
 from rat.runtime.workers import WorkerPool
 from rat.storage.base import ObjectStore, Storage
 from rat.storage.local import LocalStore
@@ -44,6 +46,7 @@ from rat.web.access import build_control, guard
 from rat.web.api import files as api_files
 from rat.web.api import health as api_health
 from rat.web.api import lineage as api_lineage
+from rat.web.api import metrics as api_metrics
 from rat.web.api import namespaces as api_namespaces
 from rat.web.api import pipelines as api_pipelines
 from rat.web.api import platform as api_platform
@@ -52,7 +55,7 @@ from rat.web.api import runs as api_runs
 from rat.web.api import tables as api_tables
 from rat.web.deps import Services
 from rat.web.errors import HANDLERS
-from rat.web.middleware import RequestContextMiddleware
+from rat.web.middleware import install_edge
 from rat.web.observe import PlatformMiddleware
 from rat.web.openapi import enrich_on_startup as enrich_openapi
 from rat.web.pages import auth as page_auth
@@ -120,6 +123,8 @@ class Runtime:
         self.dispatcher: Dispatcher | None = None
         self.leader: Leader | None = None
         self.services: Services | None = None
+        self.metrics = Registry()
+        self.telemetry: Telemetry | None = None
 
     async def start_database(self) -> str:
         dsn = self.settings.database_url
@@ -152,6 +157,13 @@ class Runtime:
         self.leader = Leader(dsn, enabled=self.settings.scheduler_enabled)
         self.leader.add("lease_monitor", lambda: LEASE_MONITOR_SECONDS, self.dispatcher.reconcile)
         await self.leader.start()
+        dispatcher = self.dispatcher
+        self.telemetry = Telemetry(self.metrics, db=self.db, pools=[self.run_pool, self.query_pool],
+                                   leader=self.leader, events=self.events,
+                                   active_runs=lambda: dispatcher.active_count)
+        self.telemetry.plugin_health = lambda: {e.name: e.healthy for e in self.plugins.entries()}
+        self.telemetry.start()
+        self.services.metrics = self.telemetry.scrape
         return self.services
 
     def _services(self, db: Database, tables: IcebergTables) -> Services:
@@ -217,8 +229,15 @@ class Runtime:
         results = await asyncio.gather(*(_probe(fn) for fn in checks.values()))
         return dict(zip(checks, results, strict=True))
 
+    def drain(self) -> None:
+        """First step of a graceful shutdown (SIGTERM): stop claiming runs at once."""
+        if self.dispatcher is not None:
+            self.dispatcher.drain(float(self.settings.shutdown_grace_seconds))
+
     async def stop(self) -> None:
         grace = float(self.settings.shutdown_grace_seconds)
+        if self.telemetry is not None:
+            await self.telemetry.stop()
         await self.plugins.stop()
         if self.leader is not None:
             await self.leader.stop()
@@ -273,14 +292,17 @@ def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
     pages = [*page_home.ROUTES, *page_pipelines.ROUTES, *page_runs.ROUTES, *page_auth.ROUTES]
     static = create_static_files_router(path="/static", directories=[STATIC_DIR],
                                         include_in_schema=False)
-    return Litestar(
-        route_handlers=[api_router(), *api_health.ROUTES, *pages, static, *plugins.routes()],
+    app = Litestar(
+        route_handlers=[api_router(), *api_health.ROUTES, *api_metrics.ROUTES, *pages, static,
+                        *plugins.routes()],
         lifespan=[lifespan], exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestContextMiddleware, PlatformMiddleware], guards=[guard],
+        middleware=[PlatformMiddleware], guards=[guard],
         on_startup=[enrich_openapi],
         state=State({"plugins": plugins}),
         csrf_config=CSRFConfig(secret=secret, exclude=["/api/", "/health"]),
         request_max_body_size=None, debug=False, logging_config=None)
+    install_edge(app, settings, runtime.metrics)
+    return app
 
 
 def _display_host(host: str) -> str:

@@ -25,6 +25,7 @@ import asyncpg
 import msgspec
 
 from rat.config import Settings
+from rat.core.context import RUN_ID
 from rat.core.events import EventBus
 from rat.core.specs import (
     CommitRequest,
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 Q = load_queries("rat.runs")
 POLL_SECONDS = 1.0
 CANCEL_GRACE_SECONDS = 5.0
+# After the grace period, how long to wait for killed runs to be requeued before giving up
+# (their leases then expire and the next start reconciles them).
+REQUEUE_WAIT_SECONDS = 15.0
 
 ResultHandler = Callable[["RunContext", RunResult], Awaitable[None]]
 LandingLister = Callable[[str, str], Awaitable[list[str]]]
@@ -62,6 +66,9 @@ class RunContext:
         self.logs = logs
         self.worker: WorkerProcess | None = None
         self.cancelled = False
+        # Set when a graceful shutdown's grace period ran out: the attempt is void and the run
+        # goes back to the queue for the next server start.
+        self.requeue = False
         self.config: dict[str, Any] = pipeline.config or {}
 
     @property
@@ -106,6 +113,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._drain_deadline: float | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._listener: Conn | None = None
         self._slots = asyncio.Semaphore(pool.size)
@@ -128,9 +136,20 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def drain(self, grace: float) -> None:
+        """Stop claiming runs now; running ones get `grace` seconds from now (graceful shutdown)."""
+        if self._drain_deadline is None:
+            self._drain_deadline = asyncio.get_running_loop().time() + grace
+            log.info("draining: no new runs are claimed; %d running", len(self._active))
+        self._stopping = True
+        self.wake()
+
     async def _loop(self) -> None:
-        while not self._stopping:
+        while True:
             await self._slots.acquire()
+            if self._stopping:
+                self._slots.release()
+                return
             claimed = await self._claim_safely()
             if claimed is None:
                 self._slots.release()
@@ -156,6 +175,7 @@ class Dispatcher:
             return None
 
     async def _run(self, claimed: Claimed) -> None:
+        RUN_ID.set(str(claimed.id))  # task-local: every log line of this run carries its id
         try:
             await self._execute(claimed)
         except Exception:
@@ -201,8 +221,8 @@ class Dispatcher:
         try:
             async with self.pool.lease(retire=retire) as worker:
                 ctx.worker = worker
-                if ctx.cancelled:
-                    return RunResult(ok=False, error="cancelled")
+                if ctx.cancelled or ctx.requeue:
+                    return RunResult(ok=False, error="cancelled" if ctx.cancelled else "requeued")
                 body = await worker.call("run", msgspec.msgpack.encode(spec),
                                          on_event=lambda m: self._on_event(ctx, m),
                                          rpc=lambda method, b: self._rpc(ctx, method, b))
@@ -288,6 +308,9 @@ class Dispatcher:
         asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, worker.kill, signal.SIGKILL)
 
     async def _conclude(self, ctx: RunContext, result: RunResult) -> None:
+        if ctx.requeue and not result.ok and not ctx.cancelled:
+            await self._requeue(ctx, result)
+            return
         for handler in self.result_handlers:
             try:
                 await handler(ctx, result)
@@ -308,6 +331,12 @@ class Dispatcher:
     async def _discard(self, ctx: RunContext, result: RunResult) -> None:
         if result.stage is not None:
             await asyncio.to_thread(self.tables.discard, ctx.ident, result.stage.branch)
+
+    async def _requeue(self, ctx: RunContext, result: RunResult) -> None:
+        await self._discard(ctx, result)
+        if await self.db.execrows(Q["requeue_run"], ctx.run_id, ctx.claimed.lease_token):
+            ctx.logs.write("warn", "server shut down before the run finished: the attempt is "
+                                   "discarded and the run is back in the queue")
 
     async def _publish(self, ctx: RunContext, result: RunResult) -> None:
         stage = result.stage
@@ -383,20 +412,31 @@ class Dispatcher:
         return count
 
     async def stop(self, grace: float) -> None:
-        """Stop claiming; give running runs `grace` seconds, then kill their workers."""
-        self._stopping = True
-        self.wake()
+        """Stop claiming; give running runs the rest of the grace period, then requeue them.
+
+        A run still executing when the grace period ends has its worker killed; nothing of it
+        was published (publishing happens here, in the parent), so it returns to `pending` and
+        the next start runs it again. A run already publishing finishes normally.
+        """
+        self.drain(grace)
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-            for ctx in list(self._active.values()):
-                if ctx.worker is not None:
-                    ctx.worker.kill()
+            assert self._drain_deadline is not None  # noqa: S101 - set by drain()
+            remaining = max(0.0, self._drain_deadline - asyncio.get_running_loop().time())
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=remaining)
             if pending:
-                await asyncio.wait(pending, timeout=10)
+                self._void_active()
+                await asyncio.wait(pending, timeout=REQUEUE_WAIT_SECONDS)
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()
+
+    def _void_active(self) -> None:
+        for ctx in list(self._active.values()):
+            ctx.requeue = True
+            if ctx.worker is not None:
+                ctx.logs.write("warn", "server shutting down: grace period over, stopping the run")
+                ctx.worker.kill()

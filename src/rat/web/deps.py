@@ -34,6 +34,7 @@ class Services:
     namespaces: NamespacesService
     lineage: LineageService
     readiness: Callable[[], Awaitable[dict[str, Any]]]
+    metrics: Callable[[], Awaitable[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
