@@ -249,6 +249,7 @@ class Runtime:
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
         shutil.rmtree(self.settings.data_path / "tmp" / "runs", ignore_errors=True)
+        shutil.rmtree(self.settings.data_path / "tmp" / "query", ignore_errors=True)
 
 
 async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
