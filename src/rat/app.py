@@ -28,6 +28,8 @@ from rat.db.embedded import EmbeddedPostgres
 from rat.db.migrate import apply_migrations
 from rat.engine.catalog import CatalogSpec, IcebergTables
 from rat.files.service import FilesService
+from rat.lineage.service import LineageService
+from rat.namespaces.service import NamespacesService
 from rat.pipelines.preview import PreviewService
 from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
@@ -47,7 +49,9 @@ from rat.tables.service import TableRegistry, TablesService
 from rat.web.access import build_control, guard
 from rat.web.api import files as api_files
 from rat.web.api import health as api_health
+from rat.web.api import lineage as api_lineage
 from rat.web.api import metrics as api_metrics
+from rat.web.api import namespaces as api_namespaces
 from rat.web.api import pipelines as api_pipelines
 from rat.web.api import platform as api_platform
 from rat.web.api import publish as api_publish
@@ -177,11 +181,17 @@ class Runtime:
         preview = PreviewService(settings=self.settings, pool=self.preview_pool,
                                  pipelines=pipelines, tables=tables, storage=self.storage,
                                  storage_spec=self.spec, warehouse=self.warehouse)
+        namespaces = NamespacesService(
+            db, self.storage, events, pipelines, tables, registry,
+            warehouse_key=None if self.settings.catalog_warehouse else "_warehouse",
+            enabled="namespaces" in self.plugins.capabilities)
+        lineage = LineageService(db, self.storage, registry, events)
         return Services(settings=self.settings, pipelines=pipelines, runs=runs,
                         files=FilesService(db, self.storage, pipelines, events),
-                        tables=TablesService(db, registry), query=query,
-                        readiness=self.readiness,
-                        versions=VersionsService(db, self.storage, pipelines, tables, events),
+                        tables=TablesService(db, registry, query), query=query,
+                        namespaces=namespaces, lineage=lineage, readiness=self.readiness,
+                        versions=VersionsService(db, self.storage, pipelines, tables, events,
+                                                 lineage),
                         preview=preview,
                         quality=QualityService(db, self.storage, pipelines, preview, events),
                         retention=RetentionService(db, pipelines))
@@ -255,6 +265,7 @@ class Runtime:
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
         shutil.rmtree(self.settings.data_path / "tmp" / "runs", ignore_errors=True)
+        shutil.rmtree(self.settings.data_path / "tmp" / "query", ignore_errors=True)
 
 
 async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
@@ -266,8 +277,9 @@ async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
 
 
 def api_router() -> Router:
-    handlers = [*api_platform.ROUTES, *api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES, *api_query.ROUTES,
-                *api_tables.ROUTES, *api_publish.ROUTES, *api_quality.ROUTES]
+    handlers = [*api_platform.ROUTES, *api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES,
+                *api_query.ROUTES, *api_tables.ROUTES, *api_publish.ROUTES, *api_quality.ROUTES,
+                *api_namespaces.ROUTES, *api_lineage.ROUTES]
     return Router(path="/api/v1", route_handlers=handlers)
 
 

@@ -9,12 +9,14 @@ import pytest
 from rat.core.errors import Invalid, ValidationFailed
 from rat.core.events import EventBus
 from rat.db.database import Database
+from rat.lineage.service import LineageService
 from rat.pipelines.models import PipelineCreate, PublishRequest
 from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService, blob_key
 from rat.pipelines.versions import VersionsService
 from rat.storage.base import Storage
 from rat.storage.local import LocalStore
+from rat.tables.service import TableRegistry
 from tests.integration.wap_support import Engine
 
 
@@ -25,7 +27,9 @@ def services(db: Database, db_dsn: str, tmp_path: Path) -> tuple[PipelinesServic
     storage = Storage(LocalStore(Path(engine.storage.root)))
     events = EventBus()
     pipelines = PipelinesService(db, storage, events)
-    return pipelines, VersionsService(db, storage, pipelines, engine.tables, events), engine, storage
+    lineage = LineageService(db, storage, TableRegistry(engine.tables, events), events)
+    versions = VersionsService(db, storage, pipelines, engine.tables, events, lineage)
+    return pipelines, versions, engine, storage
 
 
 async def test_publish_prunes_to_max_versions_and_drops_tags(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -19,6 +19,7 @@ from rat.core.events import EventBus
 from rat.db.database import Database
 from rat.db.queries import load_queries
 from rat.engine.catalog import IcebergTables, SnapshotGone
+from rat.engine.run import ENTRY_FILES
 from rat.engine.validate import Validation, validate
 from rat.pipelines.models import (
     Pipeline,
@@ -51,9 +52,26 @@ def _validation_body(validation: Validation) -> dict[str, Any]:
     return {"valid": validation.valid, "files": msgspec.to_builtins(validation.files)}
 
 
+class CycleCheck(Protocol):
+    """Lineage's publish check (a ref() cycle through the pipeline is a publish error)."""
+
+    async def publish_errors(self, namespace: str, layer: str, name: str,
+                             files: dict[str, str]) -> list[str]: ...
+
+
+def _add_entry_errors(result: Validation, prefix: str, errors: list[str]) -> None:
+    entry = next((f for f in result.files if f.path.removeprefix(prefix) in ENTRY_FILES), None)
+    if entry is None:
+        return
+    entry.errors.extend(errors)
+    entry.valid = False
+    result.valid = False
+
+
 class VersionsService:
     def __init__(self, db: Database, storage: Storage, pipelines: PipelinesService,
-                 tables: IcebergTables, events: EventBus) -> None:
+                 tables: IcebergTables, events: EventBus, lineage: CycleCheck) -> None:
+        self.lineage = lineage
         self.db = db
         self.storage = storage
         self.pipelines = pipelines
@@ -65,8 +83,13 @@ class VersionsService:
             state = self.tables.state(ident)
             return state is not None and state.published
 
-        return await asyncio.to_thread(validate, files, prefix=pipeline.prefix,
-                                       namespace=pipeline.namespace, table_exists=table_exists)
+        result = await asyncio.to_thread(validate, files, prefix=pipeline.prefix,
+                                         namespace=pipeline.namespace, table_exists=table_exists)
+        cycles = await self.lineage.publish_errors(pipeline.namespace, pipeline.layer,
+                                                   pipeline.name, files)
+        if cycles:
+            _add_entry_errors(result, pipeline.prefix, cycles)
+        return result
 
     async def publish(self, namespace: str, layer: str, name: str, body: PublishRequest, *,
                       created_by: str | None = None) -> PublishResult:

@@ -13,6 +13,8 @@ from litestar import Request
 from rat.config import Settings
 from rat.core.errors import Invalid
 from rat.files.service import FilesService
+from rat.lineage.service import LineageService
+from rat.namespaces.service import NamespacesService
 from rat.pipelines.preview import PreviewService
 from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
@@ -33,6 +35,8 @@ class Services:
     files: FilesService
     tables: TablesService
     query: QueryService
+    namespaces: NamespacesService
+    lineage: LineageService
     readiness: Callable[[], Awaitable[dict[str, Any]]]
     versions: VersionsService
     preview: PreviewService
