@@ -45,6 +45,8 @@ def test_new_user_builds_and_queries_tables(page: Page, watch: Watch) -> None:
 
     for path, name in (("/", "dashboard"), ("/pipelines", "pipelines"), ("/runs", "runs"),
                        ("/explorer", "explorer"), ("/settings", "settings"),
+                       ("/explorer/default/silver/orders", "explorer-table"),
+                       ("/lineage", "lineage"), ("/settings/plugins", "settings-plugins"),
                        ("/pipelines/default/silver/orders", "pipeline-overview"),
                        ("/pipelines/default/silver/orders?tab=settings", "pipeline-settings")):
         page.goto(path)

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
-NODE_W = 210
+NODE_W = 180
 NODE_H = 46
-GAP_X = 90
+GAP_X = 56
 GAP_Y = 22
 MARGIN = 16
 SWEEPS = 4

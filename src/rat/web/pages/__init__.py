@@ -4,6 +4,7 @@ from rat.web.pages import (
     auth,
     explorer,
     home,
+    lineage,
     pipeline,
     pipeline_actions,
     pipeline_quality,
@@ -16,4 +17,5 @@ from rat.web.pages import (
 
 ROUTES = [*home.ROUTES, *pipelines.ROUTES, *pipeline.ROUTES, *pipeline_actions.ROUTES,
           *pipeline_wap.ROUTES, *pipeline_quality.ROUTES,
-          *runs.ROUTES, *query.ROUTES, *explorer.ROUTES, *settings.ROUTES, *auth.ROUTES]
+          *runs.ROUTES, *query.ROUTES, *explorer.ROUTES, *settings.ROUTES, *auth.ROUTES,
+          *lineage.ROUTES]
