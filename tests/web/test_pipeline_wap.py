@@ -102,3 +102,17 @@ def test_quality_tests_from_the_tab_gate_and_show_in_the_run(pages: PageClient) 
     assert "quality gate failed" in page.text
     assert "fix the feed" in page.text
     assert "positive" in page.text
+
+
+def test_pipeline_retention_overrides(pages: PageClient) -> None:
+    base = _pipeline(pages)
+    bad = pages.post(f"{base}/settings/retention", {"runs_max_age_days": "-1",
+                                                    "logs_max_age_days": "x"}, htmx=True)
+    assert bad.status_code == 422
+    assert bad.text.count('role="alert"') == 2
+    assert 'value="-1"' in bad.text
+    ok = pages.post(f"{base}/settings/retention", {"runs_max_age_days": "12",
+                                                   "logs_max_age_days": ""}, htmx=True)
+    assert ok.status_code == 200
+    with pages.api() as api:
+        assert api.get(f"{base}/retention").json()["overrides"] == {"runs_max_age_days": 12}

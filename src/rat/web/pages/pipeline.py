@@ -9,11 +9,13 @@ from rat.core.errors import Invalid, NotFound
 from rat.engine.config import BUILTIN_STRATEGIES
 from rat.pipelines.configform import form_from_yaml
 from rat.pipelines.models import Pipeline
+from rat.pipelines.retention import PIPELINE_KEYS
 from rat.web.access import access
 from rat.web.deps import Services, services
 from rat.web.pages.pipeline_paths import TABS, P, pipeline_url
 from rat.web.pages.pipeline_quality import quality_context
 from rat.web.pages.pipeline_wap import preview_context, versions_context
+from rat.web.pages.settings import RETENTION_HELP
 from rat.web.templating import render
 
 TabLoader = Callable[[Services, Pipeline, Request[Any, Any, Any]], Awaitable[dict[str, Any]]]
@@ -61,7 +63,12 @@ async def config_text(svc: Services, p: Pipeline) -> str:
 
 async def _settings(svc: Services, p: Pipeline, request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Every form of the tab with its current values; actions override the one that failed."""
+    retention = await svc.retention.get(p.namespace, p.layer, p.name)
     return {"strategy": form_from_yaml(await config_text(svc, p)),
+            "retention": retention, "retention_keys": PIPELINE_KEYS,
+            "retention_help": RETENTION_HELP,
+            "retention_form": {k: str(v) for k, v in (retention.overrides or {}).items()},
+            "retention_errors": {}, "retention_saved": False,
             "strategies": list(BUILTIN_STRATEGIES), "strategy_errors": {},
             "strategy_saved": False, "description_form": {"description": p.description},
             "owner_form": {"owner": p.owner or ""}, "owner_error": None, "owner_saved": False,

@@ -12,12 +12,14 @@ from litestar import Request, Response, post
 from rat.core.errors import Invalid, RatError
 from rat.pipelines.configform import StrategyForm, save_strategy
 from rat.pipelines.models import Pipeline, PipelineUpdate
+from rat.pipelines.retention import PIPELINE_KEYS, check_overrides
 from rat.runs.models import RunCreate
 from rat.web.access import access
 from rat.web.deps import request_id, services
 from rat.web.pages.forms import form_data, go, to_struct
 from rat.web.pages.pipeline import tab_context
 from rat.web.pages.pipeline_paths import TABS, P, pipeline_url
+from rat.web.pages.settings import retention_errors, retention_values
 from rat.web.templating import is_fragment, render
 
 
@@ -142,6 +144,24 @@ async def save_strategy_form(request: Request[Any, Any, Any], ns: str, layer: st
     return await _tab(request, p, "settings", "strategy_form", strategy_saved=True)
 
 
+@post(P + "/settings/retention", name="pages:pipeline:retention", include_in_schema=False,
+      opt=access("W", "pipeline"))
+async def save_retention(request: Request[Any, Any, Any], ns: str, layer: str,
+                         name: str) -> Response[Any]:
+    """Per-pipeline overrides; an empty field inherits the system value."""
+    p = await _pipeline(request, ns, layer, name)
+    form = await form_data(request)
+    values = retention_values(form, PIPELINE_KEYS)
+    errors = retention_errors(values, check_overrides)
+    if errors:
+        return await _tab(request, p, "settings", "retention_form", status=422,
+                          retention_form=form, retention_errors=errors)
+    await services(request).retention.put(ns, layer, name, values)
+    if not is_fragment(request):
+        return go(request, pipeline_url(p, "settings"))
+    return await _tab(request, p, "settings", "retention_form", retention_saved=True)
+
+
 @post(P + "/delete", name="pages:pipeline:delete", include_in_schema=False,
       opt=access("A", "pipeline"))
 async def delete_pipeline(request: Request[Any, Any, Any], ns: str, layer: str,
@@ -157,5 +177,5 @@ async def delete_pipeline(request: Request[Any, Any, Any], ns: str, layer: str,
 
 
 ROUTES = [run_pipeline, save_file, new_file, delete_file, save_description, save_owner,
-          save_strategy_form,
+          save_strategy_form, save_retention,
           delete_pipeline]

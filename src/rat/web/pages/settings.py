@@ -1,15 +1,29 @@
 """Settings: what this RAT is running on (version, edition, storage, catalog, data dir)."""
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response, get
 
 from rat import __version__
 from rat.config import Settings
+from rat.core.errors import RatError
 from rat.plugins.host import PluginHost
 from rat.web.access import access
 from rat.web.deps import services
 from rat.web.templating import render
+
+RETENTION_HELP = {
+    "runs_max_per_pipeline": "runs kept per pipeline", "runs_max_age_days": "run age (days)",
+    "logs_max_age_days": "log age (days)",
+    "quality_results_max_per_test": "quality results kept per test",
+    "soft_delete_purge_days": "purge deleted pipelines after (days)",
+    "stuck_run_timeout_minutes": "fail runs stuck for (minutes)",
+    "audit_log_max_age_days": "audit log age (days)",
+    "nessie_orphan_branch_max_age_hours": "drop orphan run branches after (hours)",
+    "reaper_interval_minutes": "reaper runs every (minutes)",
+    "iceberg_snapshot_max_age_days": "expire snapshots older than (days)",
+    "iceberg_orphan_file_max_age_days": "remove orphan files older than (days)"}
 
 
 def platform_facts(s: Settings, edition: str) -> list[tuple[str, str]]:
@@ -28,6 +42,27 @@ def platform_facts(s: Settings, edition: str) -> list[tuple[str, str]]:
                               f"{s.query_timeout_seconds} s"),
             ("Upload limit", f"{s.upload_max_bytes} bytes"),
             ("Scheduler", "on" if s.scheduler_enabled else "off")]
+
+
+def retention_values(form: dict[str, str], keys: tuple[str, ...]) -> dict[str, Any]:
+    """Non-empty fields of a retention form as the service takes them.
+
+    Digits become integers; anything else stays text, so the service's check names the field.
+    """
+    return {k: int(v) if v.strip().isdigit() else v for k, v in form.items()
+            if k in keys and v.strip()}
+
+
+def retention_errors(values: dict[str, Any],
+                     check: Callable[[dict[str, Any]], object]) -> dict[str, str]:
+    """Every bad field with its message (the service's check stops at the first one)."""
+    errors: dict[str, str] = {}
+    for key, value in values.items():
+        try:
+            check({key: value})
+        except RatError as exc:
+            errors[key] = exc.message
+    return errors
 
 
 @get("/settings", name="pages:settings", include_in_schema=False, opt=access("any"))
