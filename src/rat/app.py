@@ -25,22 +25,33 @@ from rat.db.embedded import EmbeddedPostgres
 from rat.db.migrate import apply_migrations
 from rat.engine.catalog import CatalogSpec, IcebergTables
 from rat.files.service import FilesService
+from rat.landing.archive import Archiver
+from rat.landing.service import LandingService
 from rat.pipelines.service import PipelinesService
 from rat.query.service import QueryService
+from rat.retention.reaper import Reaper
+from rat.retention.service import RetentionService
 from rat.runs.service import RunsService
 from rat.runtime.dispatcher import Dispatcher
 from rat.runtime.leader import Leader
 from rat.runtime.workers import WorkerPool
+from rat.schedules.firing import TriggerFiring
+from rat.schedules.service import SchedulesService
+from rat.schedules.triggers import TriggersService
 from rat.storage.base import ObjectStore, Storage
 from rat.storage.local import LocalStore
 from rat.storage.s3 import S3Store
 from rat.tables.service import TableRegistry, TablesService
 from rat.web.api import files as api_files
 from rat.web.api import health as api_health
+from rat.web.api import landing as api_landing
 from rat.web.api import pipelines as api_pipelines
 from rat.web.api import query as api_query
+from rat.web.api import retention as api_retention
 from rat.web.api import runs as api_runs
+from rat.web.api import schedules as api_schedules
 from rat.web.api import tables as api_tables
+from rat.web.api import triggers as api_triggers
 from rat.web.deps import Services
 from rat.web.errors import HANDLERS
 from rat.web.middleware import RequestContextMiddleware
@@ -136,6 +147,7 @@ class Runtime:
         await self.dispatcher.start()
         self.leader = Leader(dsn, enabled=self.settings.scheduler_enabled)
         self.leader.add("lease_monitor", lambda: LEASE_MONITOR_SECONDS, self.dispatcher.reconcile)
+        self._automation_duties(self.leader, self.services)
         await self.leader.start()
         return self.services
 
@@ -145,16 +157,40 @@ class Runtime:
         runs = RunsService(db, pipelines, events)
         registry = TableRegistry(tables, events)
         query = QueryService(self.settings, self.query_pool, registry, self.spec, self.warehouse)
+        landing = LandingService(db, self.storage, self.spec, pipelines, events)
+        retention = RetentionService(db, pipelines)
         return Services(settings=self.settings, pipelines=pipelines, runs=runs,
                         files=FilesService(db, self.storage, pipelines, events),
                         tables=TablesService(db, registry), query=query,
-                        readiness=self.readiness)
+                        readiness=self.readiness, landing=landing,
+                        schedules=SchedulesService(
+                            db, pipelines, runs, events, poke=self._poke,
+                            tick_seconds=self.settings.scheduler_tick_seconds),
+                        triggers=TriggersService(db, pipelines, landing),
+                        firing=TriggerFiring(db, pipelines, runs, events), retention=retention,
+                        reaper=Reaper(db=db, storage=self.storage, tables=tables,
+                                      retention=retention, events=events,
+                                      archiver=Archiver(db, self.storage, pipelines)))
+
+    def _poke(self) -> None:
+        if self.leader is not None:
+            self.leader.poke()
+
+    def _automation_duties(self, leader: Leader, svc: Services) -> None:
+        """Landing hooks, run-completion subscribers and the scheduler/trigger/reaper duties."""
+        svc.landing.on_file_added.append(svc.firing.on_file_added)
+        self.events.subscribe(svc.firing.on_run_completed, ("run_completed",))
+        self.events.subscribe(svc.reaper.archiver.on_run_completed, ("run_completed",))
+        tick = float(self.settings.scheduler_tick_seconds)
+        leader.add("scheduler", svc.schedules.interval, svc.schedules.tick)
+        leader.add("triggers", lambda: tick, svc.firing.tick)
+        leader.add("reaper", svc.reaper.interval, svc.reaper.duty)
 
     def _dispatcher(self, db: Database, tables: IcebergTables, svc: Services) -> Dispatcher:
         dispatcher = Dispatcher(settings=self.settings, db=db, pipelines=svc.pipelines,
                                 tables=tables, pool=self.run_pool, events=self.events,
                                 storage_spec=self.spec, warehouse=self.warehouse,
-                                landing=self.landing_files)
+                                landing=svc.landing.unprocessed_uris)
         svc.runs.on_cancel.append(dispatcher.cancel)
 
         async def cancel_deleted(event: Event) -> None:
@@ -165,11 +201,6 @@ class Runtime:
 
         self.events.subscribe(cancel_deleted, ("pipeline_deleted",))
         return dispatcher
-
-    async def landing_files(self, namespace: str, zone: str) -> list[str]:
-        prefix = f"{namespace}/landing/{zone}/"
-        return [self.spec.uri(o.key) for o in await self.storage.list(prefix, recursive=False)
-                if "/" not in o.key[len(prefix):]]
 
     async def readiness(self) -> dict[str, Any]:
         async def postgres() -> None:
@@ -200,9 +231,13 @@ class Runtime:
         grace = float(self.settings.shutdown_grace_seconds)
         if self.leader is not None:
             await self.leader.stop()
+        if self.services is not None:
+            await self.services.reaper.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop(grace)
         await asyncio.gather(self.run_pool.stop(), self.query_pool.stop())
+        if self.services is not None:
+            await self.services.reaper.archiver.drain()
         if self.db is not None:
             await self.db.close()
         if self.embedded is not None:
@@ -220,7 +255,8 @@ async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
 
 def api_router() -> Router:
     handlers = [*api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES, *api_query.ROUTES,
-                *api_tables.ROUTES]
+                *api_tables.ROUTES, *api_landing.ROUTES, *api_schedules.ROUTES,
+                *api_triggers.ROUTES, *api_retention.ROUTES]
     return Router(path="/api/v1", route_handlers=handlers)
 
 

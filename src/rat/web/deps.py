@@ -13,9 +13,15 @@ from litestar import Request
 from rat.config import Settings
 from rat.core.errors import Invalid
 from rat.files.service import FilesService
+from rat.landing.service import LandingService
 from rat.pipelines.service import PipelinesService
 from rat.query.service import QueryService
+from rat.retention.reaper import Reaper
+from rat.retention.service import RetentionService
 from rat.runs.service import RunsService
+from rat.schedules.firing import TriggerFiring
+from rat.schedules.service import SchedulesService
+from rat.schedules.triggers import TriggersService
 from rat.tables.service import TablesService
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -30,6 +36,12 @@ class Services:
     tables: TablesService
     query: QueryService
     readiness: Callable[[], Awaitable[dict[str, Any]]]
+    landing: LandingService
+    schedules: SchedulesService
+    triggers: TriggersService
+    firing: TriggerFiring
+    retention: RetentionService
+    reaper: Reaper
     extra: dict[str, Any] = field(default_factory=dict)
 
 
