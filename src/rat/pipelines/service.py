@@ -13,7 +13,7 @@ from rat.core.errors import AlreadyExists, Invalid, NotFound
 from rat.core.events import EventBus
 from rat.core.ids import IDENTIFIER, slug
 from rat.core.ids import layer as check_layer
-from rat.db.database import Database
+from rat.db.database import Conn, Database
 from rat.db.queries import load_queries
 from rat.engine.config import BUILTIN_STRATEGIES
 from rat.pipelines.models import (
@@ -139,8 +139,8 @@ class PipelinesService:
             raise NotFound(f"pipeline {namespace}.{layer}.{name} not found")
         return from_row(row)
 
-    async def get_by_id(self, pipeline_id: uuid.UUID) -> Pipeline:
-        row = await self.db.one(Q["get_pipeline_by_id"], pipeline_id)
+    async def get_by_id(self, pipeline_id: uuid.UUID, *, conn: Conn | None = None) -> Pipeline:
+        row = await self.db.one(Q["get_pipeline_by_id"], pipeline_id, conn=conn)
         if row is None:
             raise NotFound("pipeline not found")
         return from_row(row)

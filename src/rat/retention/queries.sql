@@ -32,18 +32,18 @@ RETURNING id;
 -- name: add_counts :exec
 -- Add one task's counts ({"runs_pruned": 3, …}) to the counters; also a progress heartbeat.
 UPDATE reaper_status SET
-    runs_pruned = runs_pruned + COALESCE(($1->>'runs_pruned')::bigint, 0),
-    logs_pruned = logs_pruned + COALESCE(($1->>'logs_pruned')::bigint, 0),
-    quality_pruned = quality_pruned + COALESCE(($1->>'quality_pruned')::bigint, 0),
-    pipelines_purged = pipelines_purged + COALESCE(($1->>'pipelines_purged')::bigint, 0),
-    runs_failed = runs_failed + COALESCE(($1->>'runs_failed')::bigint, 0),
-    branches_cleaned = branches_cleaned + COALESCE(($1->>'branches_cleaned')::bigint, 0),
-    lz_files_cleaned = lz_files_cleaned + COALESCE(($1->>'lz_files_cleaned')::bigint, 0),
-    audit_pruned = audit_pruned + COALESCE(($1->>'audit_pruned')::bigint, 0),
-    snapshots_expired = snapshots_expired + COALESCE(($1->>'snapshots_expired')::bigint, 0),
+    runs_pruned = runs_pruned + COALESCE(($1::jsonb->>'runs_pruned')::bigint, 0),
+    logs_pruned = logs_pruned + COALESCE(($1::jsonb->>'logs_pruned')::bigint, 0),
+    quality_pruned = quality_pruned + COALESCE(($1::jsonb->>'quality_pruned')::bigint, 0),
+    pipelines_purged = pipelines_purged + COALESCE(($1::jsonb->>'pipelines_purged')::bigint, 0),
+    runs_failed = runs_failed + COALESCE(($1::jsonb->>'runs_failed')::bigint, 0),
+    branches_cleaned = branches_cleaned + COALESCE(($1::jsonb->>'branches_cleaned')::bigint, 0),
+    lz_files_cleaned = lz_files_cleaned + COALESCE(($1::jsonb->>'lz_files_cleaned')::bigint, 0),
+    audit_pruned = audit_pruned + COALESCE(($1::jsonb->>'audit_pruned')::bigint, 0),
+    snapshots_expired = snapshots_expired + COALESCE(($1::jsonb->>'snapshots_expired')::bigint, 0),
     orphan_files_removed = orphan_files_removed
-        + COALESCE(($1->>'orphan_files_removed')::bigint, 0),
-    blobs_deleted = blobs_deleted + COALESCE(($1->>'blobs_deleted')::bigint, 0),
+        + COALESCE(($1::jsonb->>'orphan_files_removed')::bigint, 0),
+    blobs_deleted = blobs_deleted + COALESCE(($1::jsonb->>'blobs_deleted')::bigint, 0),
     updated_at = now()
 WHERE id = 1;
 

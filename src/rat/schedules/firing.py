@@ -73,7 +73,7 @@ class TriggerFiring:
         if pending is not None:
             fired = Fired(run_id=pending, coalesced=True)
         else:
-            pipeline = await self.pipelines.get_by_id(row.pipeline_id)
+            pipeline = await self.pipelines.get_by_id(row.pipeline_id, conn=conn)
             fired = Fired(run_id=await self.runs.enqueue(pipeline, label(row), conn=conn))
         await self.db.exec(Q["set_last_run"], row.id, fired.run_id, conn=conn)
         await self.events.emit("trigger_fired", trigger_id=str(row.id), type=row.type,

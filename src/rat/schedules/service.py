@@ -150,7 +150,7 @@ class SchedulesService:
                      row["pipeline_id"])
             events.append(("schedule_skipped", info))
             return None
-        pipeline = await self.pipelines.get_by_id(row["pipeline_id"])
+        pipeline = await self.pipelines.get_by_id(row["pipeline_id"], conn=conn)
         try:
             async with conn.transaction():  # a savepoint: a duplicate slot must not abort the tick
                 run_id = await self.runs.enqueue(
