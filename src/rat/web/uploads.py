@@ -36,6 +36,7 @@ class _Collector:
         self.max_bytes = max_bytes
         self.fields: dict[str, str] = {}
         self.pending: list[bytes] = []
+        self.pending_bytes = 0
         self.file_size = 0
         self.digest = hashlib.sha256()
         self.filename = ""
@@ -80,8 +81,8 @@ class _Collector:
             self.file_size += len(chunk)
             if self.file_size > self.max_bytes:
                 raise TooLarge(f"upload exceeds the limit of {self.max_bytes} bytes")
-            self.digest.update(chunk)
             self.pending.append(chunk)
+            self.pending_bytes += len(chunk)
             return
         self._value.extend(chunk)
         if len(self._value) > MAX_FIELD_BYTES:
@@ -90,6 +91,38 @@ class _Collector:
     def _part_end(self) -> None:
         if self._current and not self._is_file:
             self.fields[self._current] = self._value.decode(errors="replace")
+
+    def take(self) -> bytes:
+        data, self.pending, self.pending_bytes = b"".join(self.pending), [], 0
+        return data
+
+
+class _Sink:
+    """Hashes and writes batches in a worker thread while the loop keeps parsing the next one.
+
+    Writing every network chunk (~64 KiB) in its own thread hop, and hashing on the event loop,
+    capped a 1 GB upload at ~120 MB/s on 2 cores; 1 MiB batches with one write in flight do not.
+    """
+
+    BATCH = 1 << 20
+
+    def __init__(self, spool: BinaryIO, digest: Any) -> None:
+        self.spool = spool
+        self.digest = digest
+        self._inflight: asyncio.Future[None] | None = None
+
+    def _write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.spool.write(data)
+
+    async def push(self, data: bytes) -> None:
+        await self.flush()
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(self._write, data))
+
+    async def flush(self) -> None:
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            await inflight
 
 
 def _open_spool(tmp_dir: Path) -> tuple[BinaryIO, Path]:
@@ -120,12 +153,16 @@ async def receive_multipart(request: Request[Any, Any, Any], tmp_dir: Path, max_
     try:
         collector = _Collector(file_field, max_bytes)
         parser = MultipartParser(options[b"boundary"], cast(Any, collector.callbacks()))
-        async for chunk in request.stream():
-            parser.write(chunk)
-            if collector.pending:
-                data, collector.pending = b"".join(collector.pending), []
-                await asyncio.to_thread(spool.write, data)
-        parser.finalize()
+        sink = _Sink(spool, collector.digest)
+        try:
+            async for chunk in request.stream():
+                parser.write(chunk)
+                if collector.pending_bytes >= _Sink.BATCH:
+                    await sink.push(collector.take())
+            parser.finalize()
+            await sink.push(collector.take())
+        finally:
+            await sink.flush()
         if not collector.saw_file:
             raise Invalid(f"multipart field '{file_field}' (a file) is required")
     except BaseException:
