@@ -33,7 +33,7 @@ browser: ## Install Debian's Chromium for the browser tests (needs root or sudo)
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: $(DEV) browser ## Install dev deps and run every test (real Postgres, S3 server, browser)
-	$(BIN)/python -m pytest -p no:randomly -q tests
+	$(BIN)/python -m pytest -q tests
 
 lint: $(DEV) ## ruff, mypy and the architecture contracts
 	$(BIN)/ruff check src tests bench

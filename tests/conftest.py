@@ -168,7 +168,9 @@ class RatServer:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAT_")}
-        env.update({"RAT_DATABASE_URL": self.dsn, "RAT_DATA_DIR": str(self.data_dir),
+        if self.dsn:
+            env["RAT_DATABASE_URL"] = self.dsn
+        env.update({"RAT_DATA_DIR": str(self.data_dir),
                     "RAT_PORT": str(self.port), "RAT_WORKERS": "2", "RAT_QUERY_WORKERS": "1",
                     "RAT_LOG_FORMAT": "text", "RAT_RATE_LIMIT_RPS": "0",
                     "RAT_SCHEDULER_TICK_SECONDS": "1", **self.extra_env})

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import msgspec
 
 from rat.core.specs import StageState
-from rat.engine.config import PipelineConfig
+from rat.engine.config import BUILTIN_STRATEGIES, STRATEGY_KEYS, PipelineConfig
 from rat.engine.duck import quote_ident, sql_str
 
 if TYPE_CHECKING:
@@ -206,3 +206,14 @@ class AppendOnly:
 
 STRATEGIES: dict[str, type[MergeStrategy]] = {"full_refresh": FullRefresh,
                                               "append_only": AppendOnly}
+
+
+def register_strategy(strategy: type[MergeStrategy]) -> None:
+    """Add a plugin merge strategy (runner-side slot, called in the server and every worker).
+
+    Plugin names never shadow built-ins; `required` keys are validated at publish and run start.
+    """
+    if strategy.name in BUILTIN_STRATEGIES:
+        raise ValueError(f"merge strategy {strategy.name!r} is built in and cannot be replaced")
+    STRATEGIES[strategy.name] = strategy
+    STRATEGY_KEYS[strategy.name] = tuple(strategy.required)
