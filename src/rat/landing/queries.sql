@@ -1,5 +1,6 @@
 -- name: list_zones :many
--- Filtered page of zones with the count and size of their unprocessed files.
+-- Filtered page of zones with the count and size of their unprocessed files; $5/$6 (readable
+-- namespaces / zone ids) narrow it for a principal, NULL = everything.
 SELECT z.id, z.namespace, z.name, z.description, z.owner, z.expected_schema,
        z.processed_max_age_days, z.auto_purge, z.created_at, z.updated_at,
        COALESCE(f.file_count, 0) AS file_count, COALESCE(f.total_bytes, 0) AS total_bytes,
@@ -11,6 +12,7 @@ LEFT JOIN LATERAL (
 ) f ON true
 WHERE ($1::text IS NULL OR z.namespace = $1)
   AND ($2::text IS NULL OR z.name ILIKE '%' || $2 || '%' OR z.description ILIKE '%' || $2 || '%')
+  AND ($5::text[] IS NULL OR z.namespace = ANY($5) OR z.id::text = ANY($6::text[]))
 ORDER BY z.namespace, z.name
 LIMIT $3 OFFSET $4;
 
@@ -18,7 +20,8 @@ LIMIT $3 OFFSET $4;
 -- Total matches for list_zones when the requested page is empty.
 SELECT count(*) FROM landing_zones z
 WHERE ($1::text IS NULL OR z.namespace = $1)
-  AND ($2::text IS NULL OR z.name ILIKE '%' || $2 || '%' OR z.description ILIKE '%' || $2 || '%');
+  AND ($2::text IS NULL OR z.name ILIKE '%' || $2 || '%' OR z.description ILIKE '%' || $2 || '%')
+  AND ($3::text[] IS NULL OR z.namespace = ANY($3) OR z.id::text = ANY($4::text[]));
 
 -- name: get_zone :one
 -- One zone by natural key, with its unprocessed file totals.

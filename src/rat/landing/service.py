@@ -44,6 +44,7 @@ from rat.landing.models import (
 )
 from rat.landing.naming import stored_name
 from rat.pipelines.service import MAX_DESCRIPTION, PipelinesService, check_page
+from rat.plugins.protocols import ReadScope
 from rat.storage.base import Storage
 from rat.storage.keys import validate_filename
 
@@ -88,11 +89,15 @@ class LandingService:
     # zones ---------------------------------------------------------------------------------
 
     async def list(self, *, namespace: str | None = None, search: str | None = None,
-                   limit: int = 50, offset: int = 0) -> ZonePage:
+                   limit: int = 50, offset: int = 0, scope: ReadScope | None = None) -> ZonePage:
+        """A page of zones; `scope` (from the authorizer) hides unreadable ones."""
         check_page(limit, offset)
-        rows = await self.db.many(Q["list_zones"], namespace, search or None, limit, offset)
+        visible = (None, None) if scope is None else \
+            (list(scope.namespaces), list(scope.zone_ids))
+        rows = await self.db.many(Q["list_zones"], namespace, search or None, limit, offset,
+                                  *visible)
         total = int(rows[0]["total"]) if rows else int(
-            await self.db.val(Q["count_zones"], namespace, search or None))
+            await self.db.val(Q["count_zones"], namespace, search or None, *visible))
         return ZonePage(zones=[_zone(r) for r in rows], total=total)
 
     async def get(self, namespace: str, name: str) -> LandingZone:

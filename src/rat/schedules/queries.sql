@@ -1,5 +1,6 @@
 -- name: list_schedules :many
--- Filtered page of schedules of live pipelines.
+-- Filtered page of schedules of live pipelines; $5/$6 (readable namespaces / pipeline ids)
+-- narrow it for a principal, NULL = everything.
 SELECT s.id, s.pipeline_id, p.namespace, p.layer, p.name AS pipeline, s.cron_expr AS cron,
        s.timezone, s.enabled, s.last_run_id, s.last_run_at, s.next_run_at, s.created_at,
        s.updated_at, count(*) OVER () AS total
@@ -8,8 +9,9 @@ WHERE ($1::text IS NULL OR p.namespace = $1)
   AND ($2::text IS NULL OR p.layer = $2)
   AND ($3::text IS NULL OR p.name = $3)
   AND ($4::bool IS NULL OR s.enabled = $4)
+  AND ($5::text[] IS NULL OR p.namespace = ANY($5) OR p.id::text = ANY($6::text[]))
 ORDER BY s.created_at DESC, s.id
-LIMIT $5 OFFSET $6;
+LIMIT $7 OFFSET $8;
 
 -- name: count_schedules :val
 -- Total matches for list_schedules when the requested page is empty.
@@ -18,7 +20,8 @@ FROM schedules s JOIN pipelines p ON p.id = s.pipeline_id AND p.deleted_at IS NU
 WHERE ($1::text IS NULL OR p.namespace = $1)
   AND ($2::text IS NULL OR p.layer = $2)
   AND ($3::text IS NULL OR p.name = $3)
-  AND ($4::bool IS NULL OR s.enabled = $4);
+  AND ($4::bool IS NULL OR s.enabled = $4)
+  AND ($5::text[] IS NULL OR p.namespace = ANY($5) OR p.id::text = ANY($6::text[]));
 
 -- name: get_schedule :one
 -- One schedule of a live pipeline.

@@ -27,6 +27,7 @@ from rat.core.timefmt import utcnow
 from rat.db.database import Conn, Database
 from rat.db.queries import load_queries
 from rat.pipelines.service import PipelinesService, check_page
+from rat.plugins.protocols import ReadScope
 from rat.runs.service import RunsService
 from rat.schedules.cron import check_cron, check_timezone, next_after
 from rat.schedules.models import Schedule, ScheduleCreate, SchedulePage, ScheduleUpdate
@@ -56,11 +57,12 @@ class SchedulesService:
 
     async def list(self, *, namespace: str | None = None, layer: str | None = None,
                    pipeline: str | None = None, enabled: bool | None = None, limit: int = 50,
-                   offset: int = 0) -> SchedulePage:
+                   offset: int = 0, scope: ReadScope | None = None) -> SchedulePage:
+        """A page of schedules; `scope` (from the authorizer) hides unreadable pipelines'."""
         check_page(limit, offset)
         if layer is not None:
             check_layer(layer)
-        args = (namespace, layer, pipeline, enabled)
+        args = (namespace, layer, pipeline, enabled, *ReadScope.pipeline_args(scope))
         rows = await self.db.many(Q["list_schedules"], *args, limit, offset)
         total = int(rows[0]["total"]) if rows else int(
             await self.db.val(Q["count_schedules"], *args))

@@ -6,6 +6,7 @@ from litestar import Request, Response, delete, get, post, put
 
 from rat.core.errors import Invalid, TooLarge
 from rat.schedules.models import Fired, Trigger, TriggerCreate, TriggerPage, TriggerUpdate
+from rat.web.access import access
 from rat.web.body import read_json
 from rat.web.deps import Services, int_param, services
 
@@ -18,7 +19,7 @@ def _base_url(request: Request[Any, Any, Any], svc: Services) -> str:
     return svc.settings.base_url or str(request.base_url)
 
 
-@get(P, name="api:triggers:list")
+@get(P, name="api:triggers:list", opt=access("R", "pipeline", errors=(400, 404)))
 async def list_triggers(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                         limit: str | None = None, offset: str | None = None) -> TriggerPage:
     svc = services(request)
@@ -27,7 +28,8 @@ async def list_triggers(request: Request[Any, Any, Any], ns: str, layer: str, na
                                    offset=int_param(offset, "offset", 0))
 
 
-@post(P, name="api:triggers:create")
+@post(P, name="api:triggers:create",
+      opt=access("W", "pipeline", body=TriggerCreate, errors=(400, 404)))
 async def create_trigger(request: Request[Any, Any, Any], ns: str, layer: str,
                          name: str) -> Response[Trigger]:
     svc = services(request)
@@ -36,14 +38,15 @@ async def create_trigger(request: Request[Any, Any, Any], ns: str, layer: str,
     return Response(created, status_code=201)
 
 
-@get(T, name="api:triggers:get")
+@get(T, name="api:triggers:get", opt=access("R", "pipeline", errors=(400, 404)))
 async def get_trigger(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                       trigger_id: str) -> Trigger:
     svc = services(request)
     return await svc.triggers.get(ns, layer, name, trigger_id, base_url=_base_url(request, svc))
 
 
-@put(T, name="api:triggers:update")
+@put(T, name="api:triggers:update",
+     opt=access("W", "pipeline", body=TriggerUpdate, errors=(400, 404)))
 async def update_trigger(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                          trigger_id: str) -> Trigger:
     svc = services(request)
@@ -52,13 +55,15 @@ async def update_trigger(request: Request[Any, Any, Any], ns: str, layer: str, n
                                      base_url=_base_url(request, svc))
 
 
-@delete(T, name="api:triggers:delete", status_code=204)
+@delete(T, name="api:triggers:delete", status_code=204,
+        opt=access("W", "pipeline", errors=(400, 404)))
 async def delete_trigger(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                          trigger_id: str) -> None:
     await services(request).triggers.delete(ns, layer, name, trigger_id)
 
 
-@post(T + "/rotate-token", name="api:triggers:rotate", status_code=200)
+@post(T + "/rotate-token", name="api:triggers:rotate", status_code=200,
+      opt=access("W", "pipeline", errors=(400, 404)))
 async def rotate_token(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                        trigger_id: str) -> Trigger:
     svc = services(request)
@@ -77,7 +82,8 @@ def _token(request: Request[Any, Any, Any]) -> str | None:
     return value.strip() if scheme.lower() == "bearer" else None
 
 
-@post("/webhooks", name="api:webhooks:fire")
+@post("/webhooks", name="api:webhooks:fire",
+      opt=access("public", errors=(400, 404, 413, 429)))
 async def fire_webhook(request: Request[Any, Any, Any]) -> Response[Fired]:
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_WEBHOOK_BODY:
