@@ -237,3 +237,23 @@ async def test_iceberg_expiry_branches_and_orphans(world: World) -> None:
     assert sorted(rows.column("n").to_pylist()) == [0, 1, 2, 3]
     assert await asyncio.to_thread(maintenance.referenced_files, world.tables, "default.x.y") \
         is None
+
+
+async def test_file_deletions_wait_while_the_deletion_window_is_closed(world: World) -> None:
+    """A backup copying storage closes the window: file deletions skip, row pruning goes on."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def closed():  # type: ignore[no-untyped-def]
+        yield False
+
+    key = "_rat/blobs/sha256/cc/" + "c" * 64
+    await world.storage.write(key, b"x")
+    past = time.time() - 2 * DAY
+    os.utime(world.root / key, (past, past))
+    await world.sql("INSERT INTO audit_log (id, action, resource, created_at) VALUES "
+                    "($1, 'post', 'x', now() - interval '400 days')", uuid.uuid4())
+    world.reaper.deletion_window = closed
+    status = await world.reaper.run_pass()
+    assert (status.blobs_deleted, status.audit_pruned) == (0, 1)
+    assert await world.storage.stat(key) is not None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,14 @@ Q = load_queries("rat.retention")
 BLOB_PREFIX = "_rat/blobs/sha256/"
 BLOB_MIN_AGE = timedelta(days=1)
 Task = Callable[[RetentionConfig, datetime], Awaitable[int]]
+# Yields whether storage files may be deleted now; a backup copying storage says no (ops fence).
+DeletionWindow = Callable[[], AbstractAsyncContextManager[bool]]
+DELETES_FILES = ("pipelines_purged", "orphan_files_removed", "lz_files_cleaned", "blobs_deleted")
+
+
+@asynccontextmanager
+async def always_open() -> AsyncIterator[bool]:
+    yield True
 
 
 def _ms(value: datetime) -> int:
@@ -39,8 +48,10 @@ def _ms(value: datetime) -> int:
 
 class Reaper:
     def __init__(self, *, db: Database, storage: Storage, tables: IcebergTables,
-                 retention: RetentionService, archiver: Archiver, events: EventBus) -> None:
+                 retention: RetentionService, archiver: Archiver, events: EventBus,
+                 deletion_window: DeletionWindow = always_open) -> None:
         self.db = db
+        self.deletion_window = deletion_window
         self.storage = storage
         self.tables = tables
         self.retention = retention
@@ -91,7 +102,11 @@ class Reaper:
 
     async def _run_task(self, name: str, task: Task, config: RetentionConfig) -> None:
         try:
-            count = await task(config, utcnow())
+            if name in DELETES_FILES:
+                async with self.deletion_window() as allowed:
+                    count = await task(config, utcnow()) if allowed else 0
+            else:
+                count = await task(config, utcnow())
         except Exception:
             log.exception("reaper task %s failed", name)
             return
