@@ -188,8 +188,10 @@ def test_leader_regains_the_lock_after_losing_its_connection(private_dsn: str) -
             try:
                 return int(await conn.fetchval(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
-                    "WHERE locktype = 'advisory' AND objid = $1 AND granted",
-                    LEADER_LOCK_KEY & 0xFFFFFFFF))
+                    "WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2 "
+                    "AND database = (SELECT oid FROM pg_database "
+                    "                WHERE datname = current_database())",
+                    LEADER_LOCK_KEY >> 32, LEADER_LOCK_KEY & 0xFFFFFFFF))
             finally:
                 await conn.close()
 
