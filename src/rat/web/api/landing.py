@@ -36,7 +36,8 @@ Z = "/landing-zones/{ns:str}/{name:str}"
 async def spooled(request: Request[Any, Any, Any], svc: Services) -> AsyncIterator[Upload]:
     """The multipart `file` part in a temp file, removed afterwards whatever happens."""
     tmp = svc.settings.data_path / "tmp" / "uploads"
-    _fields, part = await receive_multipart(request, tmp, svc.settings.upload_max_bytes)
+    _fields, part = await receive_multipart(request, tmp, svc.settings.upload_max_bytes,
+                                            hash_content=False)
     try:
         yield Upload(path=part.path, filename=part.filename, size=part.size,
                      content_type=part.content_type)
