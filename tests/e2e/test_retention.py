@@ -1,4 +1,4 @@
-"""Retention admin endpoints and per-pipeline overrides over HTTP."""
+"""Retention admin endpoints over HTTP (per-pipeline overrides: tests/e2e/test_versions.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import asyncpg
 import httpx
 
 from tests.conftest import RatServer
-from tests.e2e.test_triggers import make_pipeline
 
 DEFAULTS = {"runs_max_per_pipeline": 100, "runs_max_age_days": 90, "logs_max_age_days": 30,
             "quality_results_max_per_test": 100, "soft_delete_purge_days": 30,
@@ -63,23 +62,3 @@ def test_config_status_and_run_now(local_server: RatServer, api: httpx.Client) -
         assert busy.json()["error"]["code"] == "FAILED_PRECONDITION"
     finally:
         _sql(local_server.dsn, "UPDATE reaper_status SET running = false")
-
-
-def test_pipeline_overrides(api: httpx.Client) -> None:
-    name = make_pipeline(api, "silver", "SELECT 1 AS x")
-    url = f"/pipelines/default/silver/{name}/retention"
-    assert api.get(url).json() == {"system": DEFAULTS, "overrides": None, "effective": DEFAULTS}
-    assert api.put(url, json={"runs_max_per_pipeline": 5, "logs_max_age_days": 3}
-                   ).status_code == 204
-    got = api.get(url).json()
-    assert got["overrides"] == {"runs_max_per_pipeline": 5, "logs_max_age_days": 3}
-    assert got["effective"] == {**DEFAULTS, "runs_max_per_pipeline": 5, "logs_max_age_days": 3}
-    assert api.get(f"/pipelines/default/silver/{name}").json()["retention_config"] == \
-        got["overrides"]
-    refused = api.put(url, json={"reaper_interval_minutes": 5})
-    assert refused.status_code == 400
-    assert "reaper_interval_minutes" in refused.json()["error"]["message"]
-    assert api.put(url, json={"runs_max_age_days": -1}).status_code == 400
-    assert api.put(url, json={}).status_code == 204
-    assert api.get(url).json()["overrides"] is None
-    assert api.get("/pipelines/default/silver/ghost/retention").status_code == 404

@@ -19,9 +19,10 @@ from rat.engine import maintenance
 from rat.engine.catalog import CatalogSpec, IcebergTables, branch_name
 from rat.landing.archive import Archiver
 from rat.pipelines.models import PipelineCreate
+from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
 from rat.retention.reaper import Reaper
-from rat.retention.service import RetentionService
+from rat.retention.service import RetentionSettings
 from rat.runs.service import RunsService
 from rat.storage.base import Storage
 from rat.storage.local import LocalStore
@@ -40,7 +41,8 @@ class World:
                                                 warehouse=str(root / "_warehouse"), storage=spec))
         self.pipelines = PipelinesService(db, self.storage, self.events)
         self.runs = RunsService(db, self.pipelines, self.events)
-        self.retention = RetentionService(db, self.pipelines)
+        self.retention = RetentionSettings(db)
+        self.overrides = RetentionService(db, self.pipelines)
         self.reaper = Reaper(db=db, storage=self.storage, tables=self.tables,
                              retention=self.retention, events=self.events,
                              archiver=Archiver(db, self.storage, self.pipelines))
@@ -78,7 +80,7 @@ async def test_postgres_tasks_honour_every_knob_and_overrides(world: World) -> N
     await world.run(quiet, "success", 10)
     await world.run(old, "failed", 91 * DAY)     # older than runs_max_age_days (90)
     stuck = await world.run(quiet, "running", 3 * 3600)
-    await world.retention.set_for_pipeline("default", "bronze", "busy",
+    await world.overrides.put("default", "bronze", "busy",
                                            {"runs_max_per_pipeline": 3})
     logged = await world.run(quiet, "success", 5)
     await world.sql("INSERT INTO run_logs (run_id, seq, ts, level, message) VALUES "
@@ -108,7 +110,7 @@ async def test_postgres_tasks_honour_every_knob_and_overrides(world: World) -> N
 
 async def test_per_pipeline_stuck_timeout_and_unstarted_runs(world: World) -> None:
     fast = await world.pipeline("fast")
-    await world.retention.set_for_pipeline("default", "bronze", "fast",
+    await world.overrides.put("default", "bronze", "fast",
                                            {"stuck_run_timeout_minutes": 1})
     stuck = await world.run(fast, "running", 120)
     pending = await world.run(fast, "pending", 25 * 3600)
@@ -209,7 +211,7 @@ async def test_iceberg_expiry_branches_and_orphans(world: World) -> None:
     orphan.write_bytes(b"junk")
     old = time.time() - 4 * DAY
     os.utime(orphan, (old, old))
-    await world.retention.set_for_pipeline("default", "bronze", "facts",
+    await world.overrides.put("default", "bronze", "facts",
                                            {"iceberg_snapshot_max_age_days": 2})
     config = await world.retention.config()
     later = datetime.now(UTC) + timedelta(days=3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_invalid_cron(expr: str) -> None:
 
 
 def test_non_string_cron_names_the_field() -> None:
-    with pytest.raises(Invalid, match="config.cron_expr"):
+    with pytest.raises(Invalid, match=r"config\.cron_expr"):
         check_cron(5, "config.cron_expr")
 
 
@@ -44,7 +45,7 @@ def test_next_after_seconds_timezones_and_dst() -> None:
     assert next_after("0 6 * * *", "Europe/Paris", AT) == datetime(2026, 3, 8, 5, 0, tzinfo=UTC)
     # 02:30 does not exist on the US spring-forward day; the run still happens that day
     spring = next_after("30 2 * * *", "America/New_York", datetime(2026, 3, 8, 5, tzinfo=UTC))
-    assert spring.date() == datetime(2026, 3, 8).date()
+    assert spring.astimezone(ZoneInfo("America/New_York")).day == 8
     assert next_after("@hourly", "UTC", AT) == datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
 
 
@@ -105,3 +106,13 @@ def test_trigger_labels() -> None:
     assert label(_trigger("cron", {"cron_expr": "@daily"})) == "trigger:cron:@daily"
     assert label(_trigger("cron_dependency", {"cron_expr": "@daily", "dependencies": []})) == \
         "trigger:cron_dependency:@daily"
+
+
+def test_retention_defaults_match_the_pipeline_overrides_table() -> None:
+    import msgspec
+
+    from rat.pipelines.retention import DEFAULTS, PIPELINE_KEYS
+    from rat.retention.models import RetentionConfig
+
+    assert msgspec.structs.asdict(RetentionConfig()) == DEFAULTS
+    assert set(PIPELINE_KEYS) < set(DEFAULTS)

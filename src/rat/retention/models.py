@@ -7,9 +7,14 @@ from typing import Any
 
 import msgspec
 
+from rat.pipelines.retention import PIPELINE_KEYS
+
 
 class RetentionConfig(msgspec.Struct, kw_only=True):
-    """System-wide retention (every value an integer >= 1); stored in platform_settings."""
+    """System-wide retention (every value an integer >= 1); stored in platform_settings.
+
+    The defaults equal `rat.pipelines.retention.DEFAULTS` (a unit test keeps them in step).
+    """
 
     runs_max_per_pipeline: int = 100
     runs_max_age_days: int = 90
@@ -25,20 +30,10 @@ class RetentionConfig(msgspec.Struct, kw_only=True):
 
 
 RETENTION_KEYS = tuple(RetentionConfig.__struct_fields__)
-# The keys a pipeline may override: the ones the reaper applies per pipeline.
-PIPELINE_KEYS = ("runs_max_per_pipeline", "runs_max_age_days", "logs_max_age_days",
-                 "quality_results_max_per_test", "stuck_run_timeout_minutes",
-                 "iceberg_snapshot_max_age_days", "iceberg_orphan_file_max_age_days")
 
 
 class ConfigEnvelope(msgspec.Struct, kw_only=True):
     config: RetentionConfig
-
-
-class PipelineRetention(msgspec.Struct, kw_only=True):
-    system: RetentionConfig
-    overrides: dict[str, int] | None
-    effective: RetentionConfig
 
 
 class ReaperStatus(msgspec.Struct, kw_only=True):

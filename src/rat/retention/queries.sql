@@ -7,11 +7,6 @@ SELECT value FROM platform_settings WHERE key = $1;
 INSERT INTO platform_settings (key, value, updated_at) VALUES ($1, $2, now())
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now();
 
--- name: set_pipeline_retention :execrows
--- Replace a live pipeline's retention overrides (NULL clears them).
-UPDATE pipelines SET retention_config = $2, updated_at = now()
-WHERE id = $1 AND deleted_at IS NULL;
-
 -- name: pipeline_overrides :many
 -- Pipelines with retention overrides (the reaper's per-table Iceberg settings).
 SELECT id, retention_config FROM pipelines WHERE retention_config IS NOT NULL;

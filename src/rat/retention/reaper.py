@@ -24,7 +24,7 @@ from rat.engine import maintenance
 from rat.engine.catalog import IcebergTables
 from rat.landing.archive import Archiver
 from rat.retention.models import ReaperStatus, RetentionConfig, effective
-from rat.retention.service import RetentionService
+from rat.retention.service import RetentionSettings
 from rat.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _ms(value: datetime) -> int:
 
 class Reaper:
     def __init__(self, *, db: Database, storage: Storage, tables: IcebergTables,
-                 retention: RetentionService, archiver: Archiver, events: EventBus,
+                 retention: RetentionSettings, archiver: Archiver, events: EventBus,
                  deletion_window: DeletionWindow = always_open) -> None:
         self.db = db
         self.deletion_window = deletion_window

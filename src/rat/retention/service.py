@@ -1,4 +1,7 @@
-"""Retention settings: the system config, per-pipeline overrides and the reaper's status."""
+"""Retention settings: the system config and the reaper's status.
+
+Per-pipeline overrides live with the pipeline (`rat.pipelines.retention`).
+"""
 
 from __future__ import annotations
 
@@ -9,39 +12,29 @@ import msgspec
 from rat.core.errors import Invalid, NotFound
 from rat.db.database import Database
 from rat.db.queries import load_queries
-from rat.pipelines.service import PipelinesService
-from rat.retention.models import (
-    PIPELINE_KEYS,
-    RETENTION_KEYS,
-    PipelineRetention,
-    ReaperStatus,
-    RetentionConfig,
-    effective,
-)
+from rat.retention.models import RETENTION_KEYS, ReaperStatus, RetentionConfig
 
 Q = load_queries("rat.retention")
 SETTING_KEY = "retention"
 
 
-def check_values(body: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, int]:
+def check_values(body: dict[str, Any]) -> dict[str, int]:
     """The retention keys of `body`, each an integer >= 1; unknown fields are ignored."""
     out: dict[str, int] = {}
     for key, value in body.items():
         if key not in RETENTION_KEYS:
             continue
-        if key not in allowed:
-            raise Invalid(f"{key}: cannot be overridden per pipeline "
-                          f"(allowed: {', '.join(allowed)})")
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise Invalid(f"{key}: must be an integer >= 1")
         out[key] = value
     return out
 
 
-class RetentionService:
-    def __init__(self, db: Database, pipelines: PipelinesService) -> None:
+class RetentionSettings:
+    """The system-wide retention config (platform_settings) and the reaper's counters."""
+
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.pipelines = pipelines
         self.cached = RetentionConfig()
 
     async def config(self) -> RetentionConfig:
@@ -52,7 +45,7 @@ class RetentionService:
 
     async def update(self, body: dict[str, Any]) -> RetentionConfig:
         """Merge a full or partial config into the stored one."""
-        changes = check_values(body, RETENTION_KEYS)
+        changes = check_values(body)
         merged = msgspec.structs.replace(await self.config(), **changes)
         await self.db.exec(Q["put_setting"], SETTING_KEY, msgspec.to_builtins(merged))
         self.cached = merged
@@ -63,17 +56,3 @@ class RetentionService:
         if row is None:
             raise NotFound("reaper status missing")
         return row
-
-    async def for_pipeline(self, namespace: str, layer: str, name: str) -> PipelineRetention:
-        pipeline = await self.pipelines.get(namespace, layer, name)
-        system = await self.config()
-        overrides = pipeline.retention_config or None
-        return PipelineRetention(system=system, overrides=overrides,
-                                 effective=effective(system, overrides))
-
-    async def set_for_pipeline(self, namespace: str, layer: str, name: str,
-                               body: dict[str, Any]) -> None:
-        """Replace the pipeline's overrides; `{}` clears them."""
-        pipeline = await self.pipelines.get(namespace, layer, name)
-        overrides = check_values(body, PIPELINE_KEYS)
-        await self.db.execrows(Q["set_pipeline_retention"], pipeline.id, overrides or None)

@@ -14,10 +14,16 @@ from rat.config import Settings
 from rat.core.errors import Invalid
 from rat.files.service import FilesService
 from rat.landing.service import LandingService
+from rat.lineage.service import LineageService
+from rat.namespaces.service import NamespacesService
+from rat.pipelines.preview import PreviewService
+from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
+from rat.pipelines.versions import VersionsService
+from rat.quality.service import QualityService
 from rat.query.service import QueryService
 from rat.retention.reaper import Reaper
-from rat.retention.service import RetentionService
+from rat.retention.service import RetentionSettings
 from rat.runs.service import RunsService
 from rat.schedules.firing import TriggerFiring
 from rat.schedules.service import SchedulesService
@@ -35,13 +41,20 @@ class Services:
     files: FilesService
     tables: TablesService
     query: QueryService
+    namespaces: NamespacesService
+    lineage: LineageService
     readiness: Callable[[], Awaitable[dict[str, Any]]]
+    versions: VersionsService
+    preview: PreviewService
+    quality: QualityService
+    retention: RetentionService
     landing: LandingService
     schedules: SchedulesService
     triggers: TriggersService
     firing: TriggerFiring
-    retention: RetentionService
+    retention_settings: RetentionSettings
     reaper: Reaper
+    metrics: Callable[[], Awaitable[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
