@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -32,6 +33,7 @@ from rat.landing.archive import Archiver
 from rat.landing.service import LandingService
 from rat.lineage.service import LineageService
 from rat.namespaces.service import NamespacesService
+from rat.ops.fence import deletion_window
 from rat.pipelines.preview import PreviewService
 from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
@@ -220,7 +222,8 @@ class Runtime:
                         retention_settings=retention_settings,
                         reaper=Reaper(db=db, storage=self.storage, tables=tables,
                                       retention=retention_settings, events=events,
-                                      archiver=Archiver(db, self.storage, pipelines)))
+                                      archiver=Archiver(db, self.storage, pipelines),
+                                      deletion_window=functools.partial(deletion_window, db)))
 
     def _poke(self) -> None:
         if self.leader is not None:

@@ -296,13 +296,6 @@ class LandingService:
         return [self.storage.uri(o.key) for o in await self.storage.list(prefix, recursive=False)
                 if "/" not in o.key[len(prefix):]]
 
-    async def sample_uris(self, namespace: str, name: str) -> builtins.list[str]:
-        """Preview input: the zone's samples when it has any, else its unprocessed files."""
-        samples = await self.storage.list(f"{namespace}/landing/{name}/{SAMPLES}")
-        if samples:
-            return [self.storage.uri(o.key) for o in samples]
-        return await self.unprocessed_uris(namespace, name)
-
 
 def _check_text(description: str, expected_schema: str) -> None:
     if len(description) > MAX_DESCRIPTION:
