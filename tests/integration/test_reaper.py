@@ -241,13 +241,11 @@ async def test_iceberg_expiry_branches_and_orphans(world: World) -> None:
         is None
 
 
-async def test_file_deletions_wait_while_the_deletion_window_is_closed(world: World) -> None:
+async def test_file_deletions_wait_while_a_backup_holds_the_fence(world: World) -> None:
     """A backup copying storage closes the window: file deletions skip, row pruning goes on."""
-    from contextlib import asynccontextmanager
+    from functools import partial
 
-    @asynccontextmanager
-    async def closed():  # type: ignore[no-untyped-def]
-        yield False
+    from rat.ops.fence import backup_fence, deletion_window
 
     key = "_rat/blobs/sha256/cc/" + "c" * 64
     await world.storage.write(key, b"x")
@@ -255,7 +253,9 @@ async def test_file_deletions_wait_while_the_deletion_window_is_closed(world: Wo
     os.utime(world.root / key, (past, past))
     await world.sql("INSERT INTO audit_log (id, action, resource, created_at) VALUES "
                     "($1, 'post', 'x', now() - interval '400 days')", uuid.uuid4())
-    world.reaper.deletion_window = closed
-    status = await world.reaper.run_pass()
+    world.reaper.deletion_window = partial(deletion_window, world.db)
+    async with backup_fence(world.db):
+        status = await world.reaper.run_pass()
     assert (status.blobs_deleted, status.audit_pruned) == (0, 1)
     assert await world.storage.stat(key) is not None
+    assert (await world.reaper.run_pass()).blobs_deleted == 1  # the backup is over
