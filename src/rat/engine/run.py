@@ -27,7 +27,8 @@ from rat.engine.catalog import io_properties
 from rat.engine.config import BUILTIN_STRATEGIES, PipelineConfig, build_config, strip_annotations
 from rat.engine.render import CompileError, RenderContext, render
 from rat.engine.sqlcheck import single_select
-from rat.engine.write import BATCH, STRATEGIES, WriteContext, WriteError, iceberg_safe_select
+from rat.engine.strategies import STRATEGIES
+from rat.engine.write import BATCH, Strategy, WriteContext, WriteError, iceberg_safe_select
 
 if TYPE_CHECKING:
     import duckdb
@@ -222,23 +223,16 @@ class Attempt:
 
     def _write(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig, rows: int,
                meta: dict[str, Any]) -> None:
-        from pyiceberg.table import StaticTable
-
         strategy = STRATEGIES[config.merge_strategy]()
-        if rows == 0 and config.merge_strategy != "full_refresh":
+        strategy.check(con, config)
+        if rows == 0 and not strategy.writes_empty:
             self.host.log("info", "no rows: nothing to write")
-            meta.update(rows_written=0, files_added=0, files_removed=0)
+            self.result.warnings.extend(strategy.empty_warnings(config))
+            meta.update(rows_written=0, rows_deleted=0, files_added=0, files_removed=0,
+                        files_rewritten=0)
             return
-        arrow_schema = con.execute(f"SELECT * FROM {BATCH} LIMIT 0").to_arrow_table().schema
-        stage = self.host.prepare_stage(StageRequest(
-            ident=self.resolver.ident, run_id=self.spec.run_id,
-            arrow_schema=arrow_schema.serialize().to_pybytes(),
-            partition_by=[{"column": p.column, "transform": p.transform}
-                          for p in config.partition_by],
-            replace_schema=strategy.replace_schema, table_properties={}))
-        table = StaticTable.from_metadata(stage.metadata_location,
-                                          properties=io_properties(self.spec.storage))
-        ctx = WriteContext(con=con, config=config, stage=stage, table=table,
+        stage = self._stage(con, config, strategy)
+        ctx = WriteContext(con=con, config=config, stage=stage, table=self._staged_table(stage),
                            run_id=self.spec.run_id, run_started_at=self.spec.run_started_at,
                            log=self.host.log)
         plan = strategy.plan(ctx)
@@ -250,9 +244,31 @@ class Attempt:
         self.result.warnings.extend(plan.warnings)
         meta.update(rows_written=plan.rows_written, rows_deleted=plan.rows_deleted,
                     files_added=len(plan.added_files), files_removed=len(plan.removed_files),
-                    files_rewritten=plan.files_rewritten)
-        self.host.log("info", f"staged {plan.rows_written} rows in {len(plan.added_files)} files "
-                              f"(removed {len(plan.removed_files)} files)")
+                    files_rewritten=plan.files_rewritten, **plan.counters)
+        self.host.log("info", f"staged {plan.rows_written} new rows in {len(plan.added_files)} "
+                              f"files (deleted {plan.rows_deleted} rows, removed "
+                              f"{len(plan.removed_files)} files)")
+
+    def _stage(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig,
+               strategy: Strategy) -> StageState:
+        """Create or evolve the table and open the run's branch."""
+        arrow_schema = con.execute(f"SELECT * FROM {BATCH} LIMIT 0").to_arrow_table().schema
+        stage = self.host.prepare_stage(StageRequest(
+            ident=self.resolver.ident, run_id=self.spec.run_id,
+            arrow_schema=strategy.table_schema(arrow_schema, config).serialize().to_pybytes(),
+            partition_by=[{"column": p.column, "transform": p.transform}
+                          for p in config.partition_by],
+            replace_schema=strategy.replace_schema, table_properties={}))
+        # Known before anything is committed, so a failed write still drops the branch and
+        # puts back the pre-run schema.
+        self.result.stage = stage
+        return stage
+
+    def _staged_table(self, stage: StageState) -> Any:
+        from pyiceberg.table import StaticTable
+
+        return StaticTable.from_metadata(stage.metadata_location,
+                                         properties=io_properties(self.spec.storage))
 
     def _snapshot_properties(self, config: PipelineConfig) -> dict[str, str]:
         return {"rat.run_id": self.spec.run_id,
