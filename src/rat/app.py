@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,9 +16,10 @@ from urllib.parse import urlsplit
 
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
 from litestar.static_files import create_static_files_router
 
-from rat.config import MIGRATIONS_DIR, STATIC_DIR, Settings
+from rat.config import MIGRATIONS_DIR, STATIC_DIR, ConfigError, Settings
 from rat.core.events import Event, EventBus
 from rat.core.specs import StorageSpec
 from rat.db.database import Database, create_pool
@@ -26,6 +28,7 @@ from rat.db.migrate import apply_migrations
 from rat.engine.catalog import CatalogSpec, IcebergTables
 from rat.files.service import FilesService
 from rat.pipelines.service import PipelinesService
+from rat.plugins.host import RUNNER_ENV, FatalPluginError, PluginHost
 from rat.query.service import QueryService
 from rat.runs.service import RunsService
 from rat.runtime.dispatcher import Dispatcher
@@ -35,15 +38,20 @@ from rat.storage.base import ObjectStore, Storage
 from rat.storage.local import LocalStore
 from rat.storage.s3 import S3Store
 from rat.tables.service import TableRegistry, TablesService
+from rat.web.access import build_control, guard
 from rat.web.api import files as api_files
 from rat.web.api import health as api_health
 from rat.web.api import pipelines as api_pipelines
+from rat.web.api import platform as api_platform
 from rat.web.api import query as api_query
 from rat.web.api import runs as api_runs
 from rat.web.api import tables as api_tables
 from rat.web.deps import Services
 from rat.web.errors import HANDLERS
 from rat.web.middleware import RequestContextMiddleware
+from rat.web.observe import PlatformMiddleware
+from rat.web.openapi import enrich_on_startup as enrich_openapi
+from rat.web.pages import auth as page_auth
 from rat.web.pages import home as page_home
 from rat.web.pages import pipelines as page_pipelines
 from rat.web.pages import runs as page_runs
@@ -92,15 +100,17 @@ def secret_key(settings: Settings) -> str:
 class Runtime:
     """Everything started at application start-up and stopped, in reverse, at shutdown."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, plugins: PluginHost | None = None) -> None:
         self.settings = settings
+        self.plugins = plugins or PluginHost([])
+        os.environ[RUNNER_ENV] = self.plugins.runner_env()
         self.embedded: EmbeddedPostgres | None = None
         self.db: Database | None = None
         self.events = EventBus()
         self.spec = storage_spec(settings)
         self.storage = Storage(open_store(self.spec))
         self.warehouse = settings.catalog_warehouse or self.spec.uri("_warehouse")
-        self.run_pool = WorkerPool("run", settings.worker_count)
+        self.run_pool = WorkerPool("run", settings.worker_count, ("rat.plugins.runner",))
         self.query_pool = WorkerPool("query", settings.query_workers, ("rat.engine.query",))
         self.tables: IcebergTables | None = None
         self.dispatcher: Dispatcher | None = None
@@ -132,6 +142,7 @@ class Runtime:
         self.tables = self._catalog(dsn)
         await asyncio.gather(self.run_pool.start(), self.query_pool.start())
         self.services = self._services(self.db, self.tables)
+        await self.plugins.start(self, self.events)
         self.dispatcher = self._dispatcher(self.db, self.tables, self.services)
         await self.dispatcher.start()
         self.leader = Leader(dsn, enabled=self.settings.scheduler_enabled)
@@ -198,6 +209,7 @@ class Runtime:
 
     async def stop(self) -> None:
         grace = float(self.settings.shutdown_grace_seconds)
+        await self.plugins.stop()
         if self.leader is not None:
             await self.leader.stop()
         if self.dispatcher is not None:
@@ -219,20 +231,26 @@ async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
 
 
 def api_router() -> Router:
-    handlers = [*api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES, *api_query.ROUTES,
+    handlers = [*api_platform.ROUTES, *api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES, *api_query.ROUTES,
                 *api_tables.ROUTES]
     return Router(path="/api/v1", route_handlers=handlers)
 
 
 def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
-    runtime = Runtime(settings)
+    try:
+        plugins = PluginHost.load(settings)
+    except FatalPluginError as exc:
+        raise ConfigError(str(exc)) from None
+    runtime = Runtime(settings, plugins)
+    secret = secret_key(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
             app.state["services"] = await runtime.start()
             app.state["runtime"] = runtime
-            app.state["features"] = {"edition": "community"}
+            app.state["access"] = build_control(plugins, runtime.db, settings, secret)
+            app.state["features"] = plugins.features()
             if announce:
                 log.info("RAT is running at http://%s:%s", settings.host, settings.port)
                 url = f"http://{_display_host(settings.host)}:{settings.port}"
@@ -241,14 +259,16 @@ def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
         finally:
             await runtime.stop()
 
-    pages = [*page_home.ROUTES, *page_pipelines.ROUTES, *page_runs.ROUTES]
+    pages = [*page_home.ROUTES, *page_pipelines.ROUTES, *page_runs.ROUTES, *page_auth.ROUTES]
     static = create_static_files_router(path="/static", directories=[STATIC_DIR],
                                         include_in_schema=False)
     return Litestar(
-        route_handlers=[api_router(), *api_health.ROUTES, *pages, static],
+        route_handlers=[api_router(), *api_health.ROUTES, *pages, static, *plugins.routes()],
         lifespan=[lifespan], exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestContextMiddleware],
-        csrf_config=CSRFConfig(secret=secret_key(settings), exclude=["/api/", "/health"]),
+        middleware=[RequestContextMiddleware, PlatformMiddleware], guards=[guard],
+        on_startup=[enrich_openapi],
+        state=State({"plugins": plugins}),
+        csrf_config=CSRFConfig(secret=secret, exclude=["/api/", "/health"]),
         request_max_body_size=None, debug=False, logging_config=None)
 
 

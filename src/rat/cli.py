@@ -1,4 +1,4 @@
-"""The `rat` command line: serve, migrate, check-config, version."""
+"""The `rat` command line: serve, migrate, tokens create, check-config, version."""
 
 from __future__ import annotations
 
@@ -38,7 +38,11 @@ def serve(_args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure(settings.log_level, settings.log_format)
-    app = create_app(settings, announce=True)
+    try:
+        app = create_app(settings, announce=True)
+    except ConfigError as exc:
+        print(f"rat: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             access_log=False, lifespan="on", timeout_graceful_shutdown=
                             settings.shutdown_grace_seconds + 5, proxy_headers=False)
@@ -71,6 +75,31 @@ def migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def tokens_create(args: argparse.Namespace) -> int:
+    """Bootstrap an API token straight in the database (the first admin needs one)."""
+    from rat.app import Runtime
+    from rat.plugins.builtin.auth import TokenStore
+
+    settings = _settings()
+
+    async def run() -> str:
+        runtime = Runtime(settings)
+        await runtime.start_database()
+        assert runtime.db is not None  # noqa: S101
+        try:
+            token = await TokenStore(runtime.db).create(
+                user_id=args.user, name=args.name, roles=["admin"] if args.admin else [],
+                expires_at=None)
+            return token.token
+        finally:
+            await runtime.db.close()
+            if runtime.embedded is not None:
+                runtime.embedded.stop()
+
+    print(asyncio.run(run()))  # noqa: T201 - the token is shown once
+    return 0
+
+
 def check_config(_args: argparse.Namespace) -> int:
     settings = _settings()
     for key, value in settings.redacted().items():
@@ -91,6 +120,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", help="validate and print the settings").set_defaults(
         fn=check_config)
     sub.add_parser("version", help="print the version").set_defaults(fn=version)
+    tokens = sub.add_parser("tokens", help="manage API tokens (rat-auth)").add_subparsers(
+        dest="tokens_command", required=True)
+    create = tokens.add_parser("create", help="create an API token and print it once")
+    create.add_argument("--user", required=True, help="user id the token authenticates as")
+    create.add_argument("--admin", action="store_true", help="give the token the admin role")
+    create.add_argument("--name", default="cli", help="a label for the token")
+    create.set_defaults(fn=tokens_create)
     return root
 
 

@@ -16,6 +16,8 @@ BUILTIN_STRATEGIES: dict[str, tuple[str, ...]] = {
     "full_refresh": (), "incremental": ("unique_key",), "append_only": (),
     "delete_insert": ("unique_key",), "scd2": ("unique_key",), "snapshot": ("partition_column",),
 }
+# Built-ins plus runner-side plugin strategies (rat.engine.write.register_strategy adds to it).
+STRATEGY_KEYS: dict[str, tuple[str, ...]] = dict(BUILTIN_STRATEGIES)
 TRANSFORMS = ("identity", "year", "month", "day", "hour")
 COLUMN_TESTS = ("not_null", "unique", "accepted_values", "positive", "non_negative",
                 "relationships")
@@ -286,7 +288,7 @@ def _check_semantics(cfg: PipelineConfig, strategies: Mapping[str, tuple[str, ..
 
 
 def build_config(entry_text: str, config_yaml: str | None, *, python: bool = False,
-                 strategies: Mapping[str, tuple[str, ...]] = BUILTIN_STRATEGIES) -> ConfigResult:
+                 strategies: Mapping[str, tuple[str, ...]] = STRATEGY_KEYS) -> ConfigResult:
     """Merge defaults, config.yaml and annotations; collect errors (fatal) and warnings.
 
     `config_errors` are the errors that belong to config.yaml; the rest belong to the entry file.

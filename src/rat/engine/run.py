@@ -22,9 +22,9 @@ from rat.core.specs import (
     StageState,
     TableState,
 )
-from rat.engine import duck
+from rat.engine import duck, extensions
 from rat.engine.catalog import io_properties
-from rat.engine.config import BUILTIN_STRATEGIES, PipelineConfig, build_config, strip_annotations
+from rat.engine.config import STRATEGY_KEYS, PipelineConfig, build_config, strip_annotations
 from rat.engine.render import CompileError, RenderContext, render
 from rat.engine.sqlcheck import single_select
 from rat.engine.strategies import STRATEGIES
@@ -58,8 +58,9 @@ class RunFailed(Exception):
 
 
 class Phases:
-    def __init__(self, host: RunHost) -> None:
+    def __init__(self, host: RunHost, spec: RunSpec) -> None:
         self.host = host
+        self.spec = spec
         self.profiles: list[PhaseProfile] = []
 
     @contextmanager
@@ -68,7 +69,9 @@ class Phases:
         meta: dict[str, Any] = {}
         start = time.perf_counter()
         try:
+            extensions.run_hooks(f"pre_{name}", self.spec, meta)
             yield meta
+            extensions.run_hooks(f"post_{name}", self.spec, meta)
         finally:
             self.profiles.append(PhaseProfile(
                 name=name, duration_ms=int((time.perf_counter() - start) * 1000), metadata=meta))
@@ -84,7 +87,7 @@ def entry_file(files: dict[str, str]) -> str:
 def load_config(spec: RunSpec) -> tuple[str, PipelineConfig]:
     entry = entry_file(spec.files)
     result = build_config(spec.files[entry], spec.files.get("config.yaml"),
-                          python=entry.endswith(".py"), strategies=BUILTIN_STRATEGIES)
+                          python=entry.endswith(".py"), strategies=STRATEGY_KEYS)
     if result.errors:
         raise RunFailed("invalid pipeline config: " + "; ".join(result.errors))
     if result.config.merge_strategy not in STRATEGIES:
@@ -158,7 +161,8 @@ def compile_sql(source: str, config: PipelineConfig, resolver: Resolver,
         namespace=spec.namespace, layer=spec.layer, name=spec.name,
         merge_strategy=config.merge_strategy, run_started_at=run_started_at,
         ref=resolver.ref, landing_zone=resolver.landing_zone, this=resolver.this,
-        watermark_value=watermark(con, resolver, config.watermark_column))
+        watermark_value=watermark(con, resolver, config.watermark_column),
+        helpers=dict(extensions.JINJA_HELPERS))
     return single_select(render(strip_annotations(source), ctx))
 
 
@@ -168,7 +172,7 @@ class Attempt:
     def __init__(self, spec: RunSpec, host: RunHost) -> None:
         self.spec = spec
         self.host = host
-        self.phases = Phases(host)
+        self.phases = Phases(host, spec)
         self.resolver = Resolver(spec, host)
         self.result = RunResult(ok=False)
 

@@ -13,8 +13,7 @@ from rat.engine import prune
 from rat.engine.duck import quote_ident, sql_str
 from rat.engine.write import (
     BATCH,
-    AppendOnly,
-    FullRefresh,
+    STRATEGIES,
     Strategy,
     WriteContext,
     WriteError,
@@ -245,5 +244,4 @@ def _changed(ctx: WriteContext) -> str:
     return " OR ".join(f"t.{quote_ident(c)} IS DISTINCT FROM r.{quote_ident(c)}" for c in compared)
 
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (FullRefresh, Incremental, AppendOnly, DeleteInsert, Scd2, Snapshot)}
+STRATEGIES.update({s.name: s for s in (Incremental, DeleteInsert, Scd2, Snapshot)})

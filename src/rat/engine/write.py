@@ -10,13 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import msgspec
 
 from rat.core.specs import StageState
 from rat.engine.catalog import duck_type
-from rat.engine.config import PipelineConfig
+from rat.engine.config import BUILTIN_STRATEGIES, STRATEGY_KEYS, PipelineConfig
 from rat.engine.duck import quote_ident, sql_str
 
 if TYPE_CHECKING:
@@ -243,6 +243,17 @@ def iceberg_safe_select(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, 
     return f"SELECT {', '.join(parts)} FROM ({sql})", names
 
 
+class MergeStrategy(Protocol):
+    """The plugin contract (docs/plugins.md); `Strategy` adds optional hooks with defaults."""
+
+    name: ClassVar[str]
+    required: ClassVar[tuple[str, ...]]
+    replace_schema: ClassVar[bool]
+
+    def plan(self, ctx: WriteContext) -> WritePlan:
+        """Write new files for the batch and list the base files to remove."""
+
+
 class Strategy:
     """A merge strategy. `required` config keys are validated at publish and at run start.
 
@@ -302,3 +313,22 @@ class AppendOnly(Strategy):
     def plan(self, ctx: WriteContext) -> WritePlan:
         added, rows = ctx.write(ctx.batch_select())
         return WritePlan(added_files=added, rows_written=rows)
+
+
+# The registry. Built-ins here and in rat.engine.strategies (which adds its own on import; the
+# run imports the registry from there), plugins through register_strategy.
+STRATEGIES: dict[str, type[Strategy]] = {"full_refresh": FullRefresh, "append_only": AppendOnly}
+
+
+def register_strategy(strategy: type[MergeStrategy]) -> None:
+    """Add a plugin merge strategy (runner-side slot, called in the server and every worker).
+
+    Plugin names never shadow built-ins; `required` keys are validated at publish and run start.
+    A class that only implements the MergeStrategy protocol gets Strategy's default hooks.
+    """
+    if strategy.name in BUILTIN_STRATEGIES:
+        raise ValueError(f"merge strategy {strategy.name!r} is built in and cannot be replaced")
+    full = strategy if issubclass(strategy, Strategy) else \
+        type(strategy.__name__, (strategy, Strategy), {})
+    STRATEGIES[strategy.name] = full
+    STRATEGY_KEYS[strategy.name] = tuple(strategy.required)

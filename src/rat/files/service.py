@@ -14,6 +14,7 @@ from rat.db.database import Database
 from rat.db.queries import load_queries
 from rat.pipelines.models import Pipeline
 from rat.pipelines.service import PipelinesService, content_id
+from rat.plugins.protocols import ReadScope
 from rat.storage.base import Storage
 from rat.storage.keys import validate_key
 
@@ -102,7 +103,9 @@ class FilesService:
             raise NotFound("file not found")
         return parts
 
-    async def list(self, prefix: str, exclude: str | None = None) -> FileList:
+    async def list(self, prefix: str, exclude: str | None = None,
+                   scope: ReadScope | None = None) -> FileList:
+        """Files under `prefix`; `scope` (from the authorizer) hides unreadable folders."""
         if not prefix:
             raise Invalid("prefix is required")
         parts = await self._namespace(prefix.rstrip("/"))
@@ -115,6 +118,8 @@ class FilesService:
             if len(segments) < 2 or segments[1] not in ("pipelines", "landing"):
                 continue
             if skip & set(segments[:-1]):
+                continue
+            if scope is not None and not scope.allows_path(obj.key):
                 continue
             entries.append(FileEntry(path=obj.key, size=obj.size, modified=obj.modified,
                                      type=file_type(obj.key)))

@@ -32,7 +32,8 @@ LEFT JOIN pipeline_versions v ON v.pipeline_id = p.id AND v.version_number = p.c
 WHERE p.id = $1;
 
 -- name: list_pipelines :many
--- Filtered, sorted page of live pipelines with their latest run; sort key chosen by $5.
+-- Filtered, sorted page of live pipelines with their latest run; sort key chosen by $5;
+-- $7/$8 (readable namespaces / pipeline ids) narrow it for a principal, NULL = everything.
 SELECT p.id, p.namespace, p.layer, p.name, p.type, p.description, p.owner, p.published_versions,
        p.published_at, p.current_version, p.draft_dirty, p.max_versions, p.retention_config,
        p.created_at, p.updated_at, v.config,
@@ -49,6 +50,7 @@ WHERE p.deleted_at IS NULL
   AND ($1::text IS NULL OR p.namespace = $1)
   AND ($2::text IS NULL OR p.layer = $2)
   AND ($3::text IS NULL OR p.name ILIKE '%' || $3 || '%' OR p.description ILIKE '%' || $3 || '%')
+  AND ($7::text[] IS NULL OR p.namespace = ANY($7) OR p.id::text = ANY($8::text[]))
 ORDER BY
   CASE WHEN $5 = 'name' THEN p.name END ASC,
   CASE WHEN $5 = '-name' THEN p.name END DESC,

@@ -15,7 +15,7 @@ from rat.core.ids import IDENTIFIER, slug
 from rat.core.ids import layer as check_layer
 from rat.db.database import Database
 from rat.db.queries import load_queries
-from rat.engine.config import BUILTIN_STRATEGIES
+from rat.engine.config import STRATEGY_KEYS
 from rat.pipelines.models import (
     Created,
     Pipeline,
@@ -28,6 +28,7 @@ from rat.pipelines.models import (
     starter_config,
     starter_source,
 )
+from rat.plugins.protocols import ReadScope, VisibleArgs
 from rat.storage.base import Storage
 
 Q = load_queries("rat.pipelines")
@@ -68,8 +69,8 @@ def _check_create(body: PipelineCreate) -> None:
         raise Invalid("type must be sql or python")
     if len(body.description) > MAX_DESCRIPTION:
         raise Invalid("description must be at most 5000 characters")
-    if body.merge_strategy is not None and body.merge_strategy not in BUILTIN_STRATEGIES:
-        raise Invalid(f"merge_strategy must be one of {', '.join(BUILTIN_STRATEGIES)}")
+    if body.merge_strategy is not None and body.merge_strategy not in STRATEGY_KEYS:
+        raise Invalid(f"merge_strategy must be one of {', '.join(STRATEGY_KEYS)}")
     for key in (body.unique_key or "").split(","):
         if key.strip() and not IDENTIFIER.match(key.strip()):
             raise Invalid(f"unique_key: {key.strip()!r} is not an identifier")
@@ -85,19 +86,23 @@ class PipelinesService:
 
     async def list(self, *, namespace: str | None = None, layer: str | None = None,
                    search: str | None = None, sort: str = "-created_at", limit: int = 50,
-                   offset: int = 0) -> PipelinePage:
+                   offset: int = 0, scope: ReadScope | None = None) -> PipelinePage:
+        """A page of live pipelines; `scope` (from the authorizer) hides unreadable ones."""
         check_page(limit, offset)
         check_sort(sort, SORTS)
         if layer is not None:
             check_layer(layer)
+        visible = ReadScope.pipeline_args(scope)
         rows = await self.db.many(Q["list_pipelines"], namespace, layer, search or None, limit,
-                                  sort, offset)
-        total = int(rows[0]["total"]) if rows else await self._count(namespace, layer, search)
+                                  sort, offset, *visible)
+        total = int(rows[0]["total"]) if rows else await self._count(namespace, layer, search,
+                                                                     visible)
         return PipelinePage(pipelines=[from_row(r) for r in rows], total=total)
 
-    async def _count(self, namespace: str | None, layer: str | None, search: str | None) -> int:
+    async def _count(self, namespace: str | None, layer: str | None, search: str | None,
+                     visible: VisibleArgs) -> int:
         rows = await self.db.many(Q["list_pipelines"], namespace, layer, search or None, 1,
-                                  "-created_at", 0)
+                                  "-created_at", 0, *visible)
         return int(rows[0]["total"]) if rows else 0
 
     async def require_namespace(self, namespace: str) -> None:

@@ -14,6 +14,7 @@ from rat.core.specs import StorageSpec
 from rat.engine.query import QueryJob, QueryOutput, QueryTable
 from rat.engine.render import CompileError
 from rat.engine.sqlcheck import single_select
+from rat.plugins.protocols import ReadScope
 from rat.runtime.workers import WorkerDied, WorkerPool
 from rat.tables.service import TableRegistry
 
@@ -51,12 +52,16 @@ class QueryService:
             raise Invalid(str(exc).replace("compiled SQL", "query")) from None
         return sql, namespace, min(limit, self.settings.query_max_rows)
 
-    async def run(self, req: QueryRequest) -> bytes:
-        """The QueryResult as JSON bytes, encoded once in the worker."""
+    async def run(self, req: QueryRequest, scope: ReadScope | None = None) -> bytes:
+        """The QueryResult as JSON bytes, encoded once in the worker.
+
+        With a `scope` (from the authorizer) unreadable tables do not exist for the query.
+        """
         sql, namespace, limit = self._check(req)
         tables = [QueryTable(t.namespace, t.layer, t.name, t.metadata_location,
                              t.snapshot_id or 0)
-                  for t in await self.registry.published()]
+                  for t in await self.registry.published()
+                  if scope is None or scope.allows_table(t.namespace, t.layer, t.name)]
         job = QueryJob(sql=sql, namespace=namespace, limit=limit, tables=tables,
                        warehouse=self.warehouse, memory_limit=self.settings.query_memory_limit,
                        threads=2, storage=msgspec.to_builtins(self.storage))

@@ -88,7 +88,8 @@ FROM runs r JOIN pipelines p ON p.id = r.pipeline_id
 WHERE r.id = $1;
 
 -- name: list_runs :many
--- Filtered, sorted page of runs; $10 picks the sort key.
+-- Filtered, sorted page of runs; $10 picks the sort key; $12/$13 (readable namespaces /
+-- pipeline ids) narrow it for a principal, NULL = everything.
 SELECT r.id, r.pipeline_id, p.namespace, p.layer, p.name AS pipeline, r.status, r.phase,
        r.trigger, r.version_number, r.attempt, r.max_attempts, r.started_at, r.finished_at,
        r.duration_ms, r.rows_written, r.snapshot_id, r.error, r.created_at,
@@ -102,6 +103,7 @@ WHERE ($1::text IS NULL OR p.namespace = $1)
   AND ($6::timestamptz IS NULL OR r.started_at >= $6)
   AND ($7::timestamptz IS NULL OR r.started_at < $7)
   AND ($11::uuid IS NULL OR r.pipeline_id = $11)
+  AND ($12::text[] IS NULL OR p.namespace = ANY($12) OR p.id::text = ANY($13::text[]))
 ORDER BY
   CASE WHEN $10 = 'created_at' THEN r.created_at END ASC,
   CASE WHEN $10 = '-created_at' THEN r.created_at END DESC,
@@ -127,7 +129,8 @@ WHERE ($1::text IS NULL OR p.namespace = $1)
   AND ($5::text IS NULL OR r.trigger LIKE $5 || '%')
   AND ($6::timestamptz IS NULL OR r.started_at >= $6)
   AND ($7::timestamptz IS NULL OR r.started_at < $7)
-  AND ($8::uuid IS NULL OR r.pipeline_id = $8);
+  AND ($8::uuid IS NULL OR r.pipeline_id = $8)
+  AND ($9::text[] IS NULL OR p.namespace = ANY($9) OR p.id::text = ANY($10::text[]));
 
 -- name: insert_logs :exec
 -- Append one log record (used with executemany for a batch).

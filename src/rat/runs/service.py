@@ -16,6 +16,7 @@ from rat.db.database import Conn, Database
 from rat.db.queries import load_queries
 from rat.pipelines.models import Pipeline
 from rat.pipelines.service import PipelinesService, check_page, check_sort
+from rat.plugins.protocols import ReadScope
 from rat.runs.models import (
     LOG_LEVELS,
     RunCancelled,
@@ -104,14 +105,18 @@ class RunsService:
                    trigger: str | None = None, started_after: str | None = None,
                    started_before: str | None = None, sort: str = "-created_at",
                    limit: int = 50, offset: int = 0,
-                   pipeline_id: uuid.UUID | None = None) -> RunPage:
+                   pipeline_id: uuid.UUID | None = None,
+                   scope: ReadScope | None = None) -> RunPage:
+        """A page of runs; `scope` (from the authorizer) hides runs of unreadable pipelines."""
         check_page(limit, offset)
         check_sort(sort, SORTS)
         args = (namespace, layer, pipeline, _statuses(status), trigger,
                 _time(started_after, "started_after"), _time(started_before, "started_before"))
-        rows = await self.db.many(Q["list_runs"], *args, limit, offset, sort, pipeline_id)
+        visible = ReadScope.pipeline_args(scope)
+        rows = await self.db.many(Q["list_runs"], *args, limit, offset, sort, pipeline_id,
+                                  *visible)
         total = int(rows[0]["total"]) if rows else int(
-            await self.db.val(Q["count_runs"], *args, pipeline_id))
+            await self.db.val(Q["count_runs"], *args, pipeline_id, *visible))
         return RunPage(runs=[run_from_row(r) for r in rows], total=total)
 
     async def logs(self, run_id: str, *, after_seq: int = 0, level: str | None = None,

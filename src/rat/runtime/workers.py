@@ -25,7 +25,8 @@ import msgspec
 log = logging.getLogger(__name__)
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder()
-_SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
+_SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
+             "RAT_RUNNER_PLUGINS")
 START_TIMEOUT_SECONDS = 60.0
 
 EventHandler = Callable[[dict[str, Any]], Awaitable[None] | None]

@@ -12,6 +12,7 @@ from rat.db.database import Database
 from rat.db.queries import load_queries
 from rat.engine.catalog import IcebergTables, TableSummary
 from rat.pipelines.service import check_page
+from rat.plugins.protocols import ReadScope
 from rat.tables.models import Freshness, TableInfo, TablePage
 
 Q = load_queries("rat.tables")
@@ -67,7 +68,8 @@ class TablesService:
         self.registry = registry
 
     async def list(self, *, namespace: str | None = None, layer: str | None = None,
-                   search: str | None = None, limit: int = 50, offset: int = 0) -> TablePage:
+                   search: str | None = None, limit: int = 50, offset: int = 0,
+                   scope: ReadScope | None = None) -> TablePage:
         check_page(limit, offset)
         if layer is not None:
             check_layer(layer)
@@ -81,6 +83,8 @@ class TablesService:
             key = (t.namespace, t.layer, t.name)
             description = (metadata.get(key) or {}).get("description") or ""
             if layer and t.layer != layer:
+                continue
+            if scope is not None and not scope.allows_table(t.namespace, t.layer, t.name):
                 continue
             if search and search.lower() not in f"{t.name} {description}".lower():
                 continue

@@ -12,13 +12,14 @@ from rat.core.errors import Invalid, TooLarge, UnsupportedMedia
 
 T = TypeVar("T")
 MAX_JSON_BYTES = 1024 * 1024
+_CACHE_KEY = "rat_json_body"
 _FIELD = re.compile(r"at `\$\.([A-Za-z0-9_.\[\]]+)`")
 
 
 async def read_json(request: Request[Any, Any, Any], model: type[T], *,
                     optional: bool = False) -> T:
     """Decode the body into `model`; 415 wrong type, 413 > 1 MiB, 400 malformed or wrong field."""
-    raw = await _raw(request)
+    raw = await raw_body(request)
     if not raw.strip():
         if optional:
             return msgspec.convert({}, model)
@@ -41,7 +42,20 @@ def _is_json(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() == "application/json"
 
 
-async def _raw(request: Request[Any, Any, Any]) -> bytes:
+async def raw_body(request: Request[Any, Any, Any]) -> bytes:
+    """The body (at most 1 MiB), read once.
+
+    Cached on the request so the access guard and the handler can both look at it.
+    """
+    cached = request.scope.get("state", {}).get(_CACHE_KEY)
+    if cached is not None:
+        return bytes(cached)
+    raw = await _read_limited(request)
+    request.scope.setdefault("state", {})[_CACHE_KEY] = raw
+    return raw
+
+
+async def _read_limited(request: Request[Any, Any, Any]) -> bytes:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_JSON_BYTES:
         raise TooLarge("request body must be at most 1 MiB")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.response import Redirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from rat.core.errors import RateLimited, RatError, envelope
+from rat.core.errors import RateLimited, RatError, Unauthenticated, envelope
 from rat.web.templating import wants_html
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,19 @@ def _response(request: Request[Any, Any, Any], status: int, message: str, code: 
 def rat_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, RatError)  # noqa: S101
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if isinstance(exc, Unauthenticated):
+        if wants_html(request):
+            return _to_login(request)
+        headers = {"WWW-Authenticate": "Bearer"}
     return _response(request, exc.status, exc.message, exc.code, exc.extra, headers)
+
+
+def _to_login(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Pages send an anonymous visitor to the login form (htmx: a client-side redirect)."""
+    target = "/login?" + urlencode({"next": request.url.path})
+    if request.headers.get("hx-request") == "true":
+        return Response(b"", status_code=401, headers={"HX-Redirect": target})
+    return Redirect(target, status_code=303)
 
 
 def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -18,6 +18,7 @@ from rat.runs.models import (
     RunLogs,
     RunPage,
 )
+from rat.web.access import access, read_scope
 from rat.web.body import read_json
 from rat.web.deps import int_param, request_id, services
 
@@ -25,7 +26,7 @@ SSE_POLL_SECONDS = 0.5
 SSE_PING_SECONDS = 15.0
 
 
-@get("/runs", name="api:runs:list")
+@get("/runs", name="api:runs:list", opt=access("filtered", errors=(400,)))
 async def list_runs(request: Request[Any, Any, Any], namespace: str | None = None,
                     layer: str | None = None, pipeline: str | None = None,
                     status: str | None = None, trigger: str | None = None,
@@ -36,27 +37,30 @@ async def list_runs(request: Request[Any, Any, Any], namespace: str | None = Non
         namespace=namespace or None, layer=layer or None, pipeline=pipeline or None,
         status=status, trigger=trigger or None, started_after=started_after,
         started_before=started_before, sort=sort, limit=int_param(limit, "limit", 50),
-        offset=int_param(offset, "offset", 0))
+        offset=int_param(offset, "offset", 0), scope=await read_scope(request))
 
 
-@post("/runs", name="api:runs:create")
+@post("/runs", name="api:runs:create",
+      opt=access("W", "body:pipeline", body=RunCreate, errors=(400, 404)))
 async def create_run(request: Request[Any, Any, Any]) -> Response[RunCreated]:
     body = await read_json(request, RunCreate)
     created = await services(request).runs.create(body, request_id=request_id(request) or None)
     return Response(created, status_code=202)
 
 
-@get("/runs/{run_id:str}", name="api:runs:get")
+@get("/runs/{run_id:str}", name="api:runs:get", opt=access("R", "run", errors=(400, 404)))
 async def get_run(request: Request[Any, Any, Any], run_id: str) -> RunDetail:
     return await services(request).runs.get(run_id)
 
 
-@post("/runs/{run_id:str}/cancel", name="api:runs:cancel", status_code=200)
+@post("/runs/{run_id:str}/cancel", name="api:runs:cancel", status_code=200,
+      opt=access("W", "run", errors=(400, 404, 409)))
 async def cancel_run(request: Request[Any, Any, Any], run_id: str) -> RunCancelled:
     return await services(request).runs.cancel(run_id)
 
 
-@get("/runs/{run_id:str}/logs", name="api:runs:logs")
+@get("/runs/{run_id:str}/logs", name="api:runs:logs",
+     opt=access("R", "run", errors=(400, 404, 429)))
 async def run_logs(request: Request[Any, Any, Any], run_id: str, after_seq: str | None = None,
                    level: str | None = None) -> Response[Any]:
     svc = services(request)

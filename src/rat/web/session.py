@@ -1,0 +1,73 @@
+"""Signed UI session cookies: HttpOnly, SameSite=Lax, Secure under HTTPS, 12 h idle expiry.
+
+The cookie carries the principal (no server-side session table): `base64(json).hmac`. `seen` is
+refreshed at most every 5 minutes, so an active user stays logged in and an idle one expires.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import msgspec
+
+from rat.plugins.protocols import Principal
+
+COOKIE = "rat_session"
+IDLE_SECONDS = 12 * 3600
+REFRESH_SECONDS = 300
+
+
+class Session(msgspec.Struct, kw_only=True):
+    principal: Principal
+    seen: float
+
+
+class SessionSigner:
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(("rat-session:" + secret).encode()).digest()
+
+    def _mac(self, payload: bytes) -> str:
+        return base64.urlsafe_b64encode(hmac.new(self._key, payload, hashlib.sha256).digest()
+                                        ).decode().rstrip("=")
+
+    def dump(self, principal: Principal, now: float | None = None) -> str:
+        payload = base64.urlsafe_b64encode(msgspec.json.encode(
+            Session(principal=principal, seen=now or time.time()))).decode().rstrip("=")
+        return f"{payload}.{self._mac(payload.encode())}"
+
+    def load(self, value: str, now: float | None = None) -> Session | None:
+        """The session if the signature is valid and it was used within the idle window."""
+        payload, _, mac = value.partition(".")
+        if not payload or not hmac.compare_digest(mac, self._mac(payload.encode())):
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            session = msgspec.json.decode(raw, type=Session)
+        except (ValueError, msgspec.DecodeError):
+            return None
+        if (now or time.time()) - session.seen > IDLE_SECONDS:
+            return None
+        return session
+
+
+def cookie_header(value: str, *, secure: bool, max_age: int = IDLE_SECONDS) -> str:
+    parts = [f"{COOKIE}={value}", "Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={max_age}"]
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def needs_refresh(session: Session, now: float | None = None) -> bool:
+    return (now or time.time()) - session.seen > REFRESH_SECONDS
+
+
+def read_cookie(headers: Any) -> str | None:
+    for part in (headers.get("cookie") or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE and value:
+            return value
+    return None
