@@ -54,7 +54,7 @@ MERGE = "merge_strategy: incremental\nunique_key: [l_orderkey, l_linenumber]\n"
 def _floor(target: list[str], delta: list[str]) -> float:
     out = rat.scratch("bm4-floor-") / "out.parquet"
     t, d = (f"read_parquet({files!r})" for files in (target, delta))
-    return rat.floor_duckdb(f"COPY (SELECT * FROM {t} ANTI JOIN {d} USING ({KEYS}) "
+    return rat.floor_duckdb(f"COPY (SELECT * FROM {t} AS t ANTI JOIN {d} AS d USING ({KEYS}) "
                             f"UNION ALL SELECT * FROM {d}) TO '{out}' (FORMAT parquet, "
                             "COMPRESSION zstd)")
 
@@ -127,7 +127,8 @@ def run(ctx: BenchContext) -> list[Result]:
                 ambitious=1.0, note=f"(rewrote {meta['files_rewritten']}/{len(files)} files)"))
         table, _files = setup.target("1M")
         wall, _detail, peak = setup.merge(table, "1M")
-    upsert, finished = _upsert(deltas["uniform"], ctx)
+        # Inside the block: the delta files live in the server's data directory.
+        upsert, finished = _upsert(deltas["uniform"], ctx)
     uniform = results[0].value
     results.append(Result("BM4", "pyiceberg upsert / RAT (uniform 60k)", upsert / uniform, "x",
                           note=f"(upsert {'' if finished else '> '}{upsert:.0f} s; "

@@ -383,3 +383,14 @@ def test_watermark_value_filters_incremental_runs(engine: Engine) -> None:
     third = engine.ok(sql, cfg)
     assert third.rows_written == 0
     assert [r[0] for r in engine.rows()] == [0, 1, 2]
+
+
+def test_nested_types_survive_a_merge_rewrite(engine: Engine) -> None:
+    sql = ("SELECT {id} AS id, {{'a': {id}, 'b': 'x'}} AS s, [{id}, 2] AS l, "
+           "MAP {{'k': {id}}} AS m, '{v}' AS v")
+    engine.ok(sql.format(id=1, v="a") + " UNION ALL " + sql.format(id=2, v="b"), INCREMENTAL)
+    result = engine.ok(sql.format(id=2, v="B"), INCREMENTAL)
+    assert write_meta(result)["files_rewritten"] == 1
+    assert engine.rows(columns="id, s, l, m, v") == [
+        (1, {"a": 1, "b": "x"}, [1, 2], [("k", 1)], "a"),
+        (2, {"a": 2, "b": "x"}, [2, 2], [("k", 2)], "B")]
