@@ -13,7 +13,6 @@ from rat.engine import prune
 from rat.engine.duck import quote_ident, sql_str
 from rat.engine.write import (
     BATCH,
-    STRATEGIES,
     Strategy,
     WriteContext,
     WriteError,
@@ -22,6 +21,7 @@ from rat.engine.write import (
     key_match,
     require_columns,
 )
+from rat.engine.write import STRATEGIES as STRATEGIES  # re-exported: the full registry
 
 if TYPE_CHECKING:
     import duckdb
