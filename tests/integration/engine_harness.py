@@ -65,7 +65,7 @@ def storage_for(backend: str, tmp: Path, s3: S3Server | None) -> StorageSpec:
 class Engine:
     """Pipelines of one test: run them, publish like the dispatcher, read tables back."""
 
-    def __init__(self, dsn: str, storage: StorageSpec, scratch: Path) -> None:
+    def __init__(self, dsn: str, storage: StorageSpec, scratch: Path | None) -> None:
         self.storage = storage
         self.warehouse = storage.uri("_warehouse")
         self.scratch = scratch
@@ -87,7 +87,7 @@ class Engine:
             run_started_at=started_at or datetime.now(UTC).isoformat(timespec="microseconds"),
             storage=self.storage, warehouse=self.warehouse,
             limits=EngineLimits(memory_limit="1GB", threads=2,
-                                scratch_dir=str(self.scratch / run_id)))
+                                scratch_dir=str(self.scratch / run_id) if self.scratch else ""))
         result = execute_run(spec, self.host)
         ident = f"default.silver.{name}"
         if result.ok and result.stage is not None:

@@ -394,3 +394,21 @@ def test_nested_types_survive_a_merge_rewrite(engine: Engine) -> None:
     assert engine.rows(columns="id, s, l, m, v") == [
         (1, {"a": 1, "b": "x"}, [1, 2], [("k", 1)], "a"),
         (2, {"a": 2, "b": "x"}, [2, 2], [("k", 2)], "B")]
+
+
+@pytest.mark.parametrize("storage", ["spilled", "temp_table"])
+def test_last_row_wins_across_batch_files(db_dsn: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch, storage: str) -> None:
+    """R spread over several scratch files (or a temp table without a scratch dir) keeps order."""
+    from rat.engine import batch
+
+    monkeypatch.setattr(batch, "_SPILL_FILE_BYTES", 1)  # one scratch file per row group
+    scratch = tmp_path / "scratch" if storage == "spilled" else None
+    engine = Engine(db_dsn, storage_for("local", tmp_path, None), scratch)
+    sql = "SELECT range % 1000 AS id, range AS v FROM range(400000) ORDER BY range"
+    result = engine.ok(sql, INCREMENTAL)
+    assert result.rows_written == 1000
+    assert engine.rows()[:2] == [(0, 399000), (1, 399001)]
+    assert len(engine.rows()) == 1000
+    if scratch is not None:
+        assert not list(scratch.rglob("*.parquet"))  # batch files are gone after the run

@@ -23,6 +23,7 @@ from rat.core.specs import (
     TableState,
 )
 from rat.engine import duck, extensions
+from rat.engine.batch import Batch, remove_batch_files
 from rat.engine.catalog import io_properties
 from rat.engine.config import STRATEGY_KEYS, PipelineConfig, build_config, strip_annotations
 from rat.engine.render import CompileError, RenderContext, render
@@ -169,6 +170,8 @@ def compile_sql(source: str, config: PipelineConfig, resolver: Resolver,
 class Attempt:
     """Runs the phases of one attempt, collecting profiles and the result."""
 
+    _batch: Batch  # set when the batch is materialized (execute phase)
+
     def __init__(self, spec: RunSpec, host: RunHost) -> None:
         self.spec = spec
         self.host = host
@@ -197,6 +200,7 @@ class Attempt:
             self.result.error = _describe(exc)
         finally:
             con.close()
+            remove_batch_files(self.spec.limits.scratch_dir)
             self.result.phases = self.phases.profiles
             self.result.landing_files = self.resolver.landing
         return self.result
@@ -221,9 +225,8 @@ class Attempt:
 
     def _materialize(self, con: duckdb.DuckDBPyConnection, sql: str) -> int:
         safe_sql, _names = iceberg_safe_select(con, sql)
-        con.execute(f"CREATE TEMP TABLE {BATCH} AS {safe_sql}")
-        row = con.execute(f"SELECT count(*) FROM {BATCH}").fetchone()
-        return int(row[0]) if row else 0
+        self._batch = Batch(con, self.spec.limits.scratch_dir)
+        return self._batch.store(safe_sql)
 
     def _write(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig, rows: int,
                meta: dict[str, Any]) -> None:
@@ -237,7 +240,7 @@ class Attempt:
             return
         stage = self._stage(con, config, strategy)
         ctx = WriteContext(con=con, config=config, stage=stage, table=self._staged_table(stage),
-                           run_id=self.spec.run_id, run_started_at=self.spec.run_started_at,
+                           batch=self._batch, run_id=self.spec.run_id, run_started_at=self.spec.run_started_at,
                            log=self.host.log)
         plan = strategy.plan(ctx)
         self.result.stage = self.host.commit_stage(CommitRequest(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rat.engine import prune
+from rat.engine.batch import batch_types
 from rat.engine.duck import quote_ident, sql_str
 from rat.engine.write import (
     BATCH,
@@ -17,7 +18,6 @@ from rat.engine.write import (
     WriteContext,
     WriteError,
     WritePlan,
-    batch_types,
     key_match,
     require_columns,
 )
@@ -31,19 +31,6 @@ if TYPE_CHECKING:
     from rat.engine.config import PipelineConfig
 
 CLOSE = "__rat_close"
-
-
-def dedup_batch(con: duckdb.DuckDBPyConnection, keys: list[str]) -> int:
-    """Keep the last row (by position in R) per key, null-safely; return the rows removed."""
-    cols = ", ".join(quote_ident(k) for k in keys)
-    row = con.execute(f"DELETE FROM {BATCH} WHERE rowid NOT IN "
-                      f"(SELECT max(rowid) FROM {BATCH} GROUP BY {cols})").fetchone()
-    return int(row[0]) if row else 0
-
-
-def batch_rows(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute(f"SELECT count(*) FROM {BATCH}").fetchone()
-    return int(row[0]) if row else 0
 
 
 def replace_rows(ctx: WriteContext, keys: list[str], candidates: list[DataFile],
@@ -80,11 +67,11 @@ class Incremental(KeyedStrategy):
 
     def plan(self, ctx: WriteContext) -> WritePlan:
         keys = ctx.config.unique_key
-        dropped = dedup_batch(ctx.con, keys)
+        dropped = ctx.batch.dedup(keys)
         if dropped:
             ctx.log("info", f"incremental: {dropped} duplicate keys in the result (last row wins)")
         files = prune.candidates(ctx, ctx.base_files(), keys, BATCH)
-        return replace_rows(ctx, keys, files, batch_rows(ctx.con))
+        return replace_rows(ctx, keys, files, ctx.batch.rows())
 
 
 class DeleteInsert(KeyedStrategy):
@@ -95,7 +82,7 @@ class DeleteInsert(KeyedStrategy):
     def plan(self, ctx: WriteContext) -> WritePlan:
         keys = ctx.config.unique_key
         files = prune.candidates(ctx, ctx.base_files(), keys, BATCH)
-        return replace_rows(ctx, keys, files, batch_rows(ctx.con))
+        return replace_rows(ctx, keys, files, ctx.batch.rows())
 
 
 class Snapshot(Strategy):
@@ -110,7 +97,7 @@ class Snapshot(Strategy):
     def plan(self, ctx: WriteContext) -> WritePlan:
         column = ctx.config.partition_column
         base = ctx.base_files()
-        rows = batch_rows(ctx.con)
+        rows = ctx.batch.rows()
         whole = prune.partition_files(ctx, base, column, BATCH)
         if whole is None:
             files = prune.candidates(ctx, base, [column], BATCH)
@@ -153,7 +140,7 @@ class Scd2(KeyedStrategy):
 
     def plan(self, ctx: WriteContext) -> WritePlan:
         cfg = ctx.config
-        dedup_batch(ctx.con, cfg.unique_key)
+        ctx.batch.dedup(cfg.unique_key)
         now = f"CAST({sql_str(ctx.run_started_at)} AS TIMESTAMPTZ)"
         files = self._open_candidates(ctx)
         closing = self._collect_closing(ctx, files, now)

@@ -1,6 +1,6 @@
 """The staged write: normalise the batch for Iceberg, write field-id'd parquet, plan file changes.
 
-A merge strategy turns the batch R (the DuckDB temp table BATCH) and the staged table T into a
+A merge strategy turns the batch R (the DuckDB view BATCH, see rat.engine.batch) and the staged table T into a
 `WritePlan`: data files to remove and parquet files it wrote. The host commits the plan as one
 snapshot on the run's branch. Strategies never rewrite files that hold no affected rows.
 """
@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import msgspec
 
 from rat.core.specs import StageState
+from rat.engine.batch import BATCH as BATCH  # re-exported: where every strategy reads R
+from rat.engine.batch import Batch, batch_types
 from rat.engine.catalog import duck_type
 from rat.engine.config import BUILTIN_STRATEGIES, STRATEGY_KEYS, PipelineConfig
 from rat.engine.duck import quote_ident, sql_str
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import StaticTable
 
-BATCH = "__rat_batch"
 # Unpartitioned writes roll over to a new file at this size, so a later merge that touches a few
 # keys rewrites a few files instead of the whole table.
 TARGET_FILE_BYTES = 128 * 1024 * 1024
@@ -55,11 +56,6 @@ class WritePlan(msgspec.Struct, kw_only=True):
     warnings: list[str] = msgspec.field(default_factory=list)
 
 
-def batch_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Column name -> DuckDB type of the batch, in batch order."""
-    return {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE {BATCH}").fetchall()}
-
-
 def key_match(left: str, right: str, keys: Iterable[str]) -> str:
     """Null-safe equality of `keys` between two relation aliases."""
     return " AND ".join(f"{left}.{quote_ident(k)} IS NOT DISTINCT FROM {right}.{quote_ident(k)}"
@@ -70,9 +66,10 @@ class WriteContext:
     """Everything a strategy needs: the batch, the staged table, a reader and a parquet writer."""
 
     def __init__(self, *, con: duckdb.DuckDBPyConnection, config: PipelineConfig,
-                 stage: StageState, table: StaticTable, run_id: str, run_started_at: str,
-                 log: Callable[[str, str], None]) -> None:
+                 stage: StageState, table: StaticTable, batch: Batch, run_id: str,
+                 run_started_at: str, log: Callable[[str, str], None]) -> None:
         self.con = con
+        self.batch = batch
         self.config = config
         self.stage = stage
         self.table = table
