@@ -37,7 +37,8 @@ def _pyiceberg_append(table: object, root: object) -> float:
 
     catalog = SqlCatalog("bm3", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}")
     catalog.create_namespace("bench")
-    iceberg = catalog.create_table("bench.lineitem", schema=table.schema)  # type: ignore[attr-defined]
+    iceberg = catalog.create_table("bench.lineitem",
+                                   schema=table.schema)  # type: ignore[attr-defined]
     start = time.perf_counter()
     iceberg.append(table)
     return time.perf_counter() - start
@@ -62,6 +63,7 @@ def run(ctx: BenchContext) -> list[Result]:
         Result("BM3", "append run (POST -> success) vs read+write", wall, "s",
                floor=read + f_arrow),
         Result("BM3", "worker peak RSS / Arrow table bytes", peak / nbytes, "x",
-               target=2.0, ambitious=1.2, note=f"({peak / 2**20:.0f} MB / {nbytes / 2**20:.0f} MB)"),
+               target=2.0, ambitious=1.2,
+               note=f"({peak / 2**20:.0f} MB / {nbytes / 2**20:.0f} MB)"),
         Result("BM3", "comparator: pyiceberg table.append", append, "s", floor=f_arrow),
     ]

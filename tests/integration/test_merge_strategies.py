@@ -412,3 +412,12 @@ def test_last_row_wins_across_batch_files(db_dsn: str, tmp_path: Path,
     assert len(engine.rows()) == 1000
     if scratch is not None:
         assert not list(scratch.rglob("*.parquet"))  # batch files are gone after the run
+
+
+def test_partition_by_change_is_a_warning(engine: Engine) -> None:
+    engine.ok(values("(1, 'a')"), INCREMENTAL + "partition_by: [{column: id}]\n")
+    result = engine.ok(values("(2, 'b')"), INCREMENTAL + "partition_by: [{column: v}]\n")
+    assert result.warnings == ["partition_by (identity(v)) is applied only when the table is "
+                               "created; the table stays identity(id) until a rebuild"]
+    assert [str(f.transform) for f in engine.table().spec().fields] == ["identity"]
+    assert engine.rows() == [(1, "a"), (2, "b")]

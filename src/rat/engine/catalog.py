@@ -463,14 +463,18 @@ def _widens(old: Any, new: Any) -> bool:
     return False
 
 
+def partition_spec(table: Any) -> list[dict[str, str]]:
+    """The table's partition fields as `partition_by` entries ({column, transform})."""
+    schema = table.schema()
+    return [{"column": schema.find_field(f.source_id).name,
+             "transform": str(f.transform).split("[")[0].lower()} for f in table.spec().fields]
+
+
 def summarize(table: Table) -> TableSummary:
     ns, layer, name = (str(p) for p in table.name())
     snap = table.current_snapshot()
     summary = snap.summary if snap is not None and snap.summary is not None else None
-    spec = table.spec()
     schema = table.schema()
-    partition_by = [{"column": schema.find_field(f.source_id).name,
-                     "transform": str(f.transform).split("[")[0].lower()} for f in spec.fields]
     return TableSummary(
         namespace=ns, layer=layer, name=name, metadata_location=table.metadata_location,
         snapshot_id=snap.snapshot_id if snap else None,
@@ -479,7 +483,7 @@ def summarize(table: Table) -> TableSummary:
         last_updated_ms=snap.timestamp_ms if snap else None,
         published=is_published(table),
         columns=[(f.name, duck_type(f.field_type)) for f in schema.fields],
-        partition_by=partition_by,
+        partition_by=partition_spec(table),
         pipeline_id=table.properties.get("rat.pipeline_id"))
 
 

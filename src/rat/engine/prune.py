@@ -71,7 +71,8 @@ def _key_in_file(i: int, column: str) -> str:
     """The batch key `k` may occur in file `f` for column i (unknown statistics: it may)."""
     col = f"k.{quote_ident(column)}"
     return (f"(({col} IS NULL AND coalesce(f.nulls_{i}, 1) > 0) OR ({col} IS NOT NULL AND "
-            f"(f.lo_{i} IS NULL OR {col} >= f.lo_{i}) AND (f.hi_{i} IS NULL OR {col} <= f.hi_{i})))")
+            f"(f.lo_{i} IS NULL OR {col} >= f.lo_{i}) AND "
+            f"(f.hi_{i} IS NULL OR {col} <= f.hi_{i})))")
 
 
 def candidates(ctx: WriteContext, files: list[DataFile], keys: list[str],

@@ -29,7 +29,15 @@ from rat.engine.config import STRATEGY_KEYS, PipelineConfig, build_config, strip
 from rat.engine.render import CompileError, RenderContext, render
 from rat.engine.sqlcheck import single_select
 from rat.engine.strategies import STRATEGIES
-from rat.engine.write import BATCH, Strategy, WriteContext, WriteError, iceberg_safe_select
+from rat.engine.write import (
+    BATCH,
+    Strategy,
+    WriteContext,
+    WriteError,
+    WritePlan,
+    iceberg_safe_select,
+    partition_warning,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -240,9 +248,17 @@ class Attempt:
             return
         stage = self._stage(con, config, strategy)
         ctx = WriteContext(con=con, config=config, stage=stage, table=self._staged_table(stage),
-                           batch=self._batch, run_id=self.spec.run_id, run_started_at=self.spec.run_started_at,
-                           log=self.host.log)
-        plan = strategy.plan(ctx)
+                           batch=self._batch, run_id=self.spec.run_id,
+                           run_started_at=self.spec.run_started_at, log=self.host.log)
+        drift = None if stage.created else partition_warning(ctx.table, config)
+        if drift:
+            self.host.log("warn", drift)
+            self.result.warnings.append(drift)
+        self._commit(stage, strategy.plan(ctx), config, meta)
+
+    def _commit(self, stage: StageState, plan: WritePlan, config: PipelineConfig,
+                meta: dict[str, Any]) -> None:
+        """Commit the plan as one snapshot on the run's branch; record its counts."""
         self.result.stage = self.host.commit_stage(CommitRequest(
             ident=self.resolver.ident, branch=stage.branch, removed_files=plan.removed_files,
             added_files=plan.added_files, properties=self._snapshot_properties(config)))

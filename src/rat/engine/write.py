@@ -1,8 +1,10 @@
 """The staged write: normalise the batch for Iceberg, write field-id'd parquet, plan file changes.
 
-A merge strategy turns the batch R (the DuckDB view BATCH, see rat.engine.batch) and the staged table T into a
-`WritePlan`: data files to remove and parquet files it wrote. The host commits the plan as one
-snapshot on the run's branch. Strategies never rewrite files that hold no affected rows.
+A merge strategy turns the batch R (the DuckDB view BATCH, see rat.engine.batch) and the staged
+table T into a `WritePlan`: data files to remove and parquet files it wrote. The host commits the
+plan as one snapshot on the run's branch. Strategies never rewrite files that hold no affected
+rows; the key- and partition-based ones live in rat.engine.strategies, file pruning in
+rat.engine.prune.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import msgspec
 
 from rat.core.specs import StageState
 from rat.engine.batch import BATCH as BATCH  # re-exported: where every strategy reads R
-from rat.engine.batch import Batch, batch_types
-from rat.engine.catalog import duck_type
+from rat.engine.batch import Batch, batch_types, describe
+from rat.engine.catalog import duck_type, partition_spec
 from rat.engine.config import BUILTIN_STRATEGIES, STRATEGY_KEYS, PipelineConfig
 from rat.engine.duck import quote_ident, sql_str
 
@@ -114,7 +116,7 @@ class WriteContext:
         files = ", ".join(sql_str(p) for p in paths)
         raw = (f"read_parquet([{files}], union_by_name=true, hive_partitioning=false"
                f"{', filename=true' if filename else ''})")
-        present = {str(r[0]): str(r[1]) for r in self.con.execute(f"DESCRIBE FROM {raw}").fetchall()}
+        present = describe(self.con, raw)
         parts = []
         for field in self.table.schema().fields:
             col, target = quote_ident(field.name), duck_type(field.field_type)
@@ -195,6 +197,20 @@ class WriteContext:
             exprs.append(_transform_expr(quote_ident(source.name), str(source.field_type),
                                          transform))
         return f"hash({', '.join(exprs)})"
+
+
+def partition_warning(table: Any, config: PipelineConfig) -> str | None:
+    """partition_by applies at table creation only; say so when the config has moved on."""
+    current = partition_spec(table)
+    wanted = [{"column": p.column, "transform": p.transform} for p in config.partition_by]
+    if current == wanted:
+        return None
+
+    def show(spec: list[dict[str, str]]) -> str:
+        return ", ".join(f"{p['transform']}({p['column']})" for p in spec) or "unpartitioned"
+
+    return (f"partition_by ({show(wanted)}) is applied only when the table is created; "
+            f"the table stays {show(current)} until a rebuild")
 
 
 def _transform_expr(col: str, iceberg_type: str, transform: str) -> str:
