@@ -230,6 +230,18 @@ def rat_server(request: pytest.FixtureRequest, pg_base: str, template_db: str,
         server.stop()
 
 
+@pytest.fixture(scope="session", params=["local", "s3"])
+def ns_server(request: pytest.FixtureRequest, pg_base: str, template_db: str,
+              s3_server: S3Server) -> Iterator[RatServer]:
+    """A running RAT per storage backend with the namespaces feature on."""
+    server = start_server(pg_base, template_db, request.param, s3_server,
+                          {"RAT_PLUGINS": "rat-namespaces"})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def local_server(pg_base: str, template_db: str) -> Iterator[RatServer]:
     server = start_server(pg_base, template_db, "local", None)

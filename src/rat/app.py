@@ -21,18 +21,26 @@ from litestar.static_files import create_static_files_router
 
 from rat.config import MIGRATIONS_DIR, STATIC_DIR, ConfigError, Settings
 from rat.core.events import Event, EventBus
+from rat.core.metrics import Registry
 from rat.core.specs import StorageSpec
 from rat.db.database import Database, create_pool
 from rat.db.embedded import EmbeddedPostgres
 from rat.db.migrate import apply_migrations
 from rat.engine.catalog import CatalogSpec, IcebergTables
 from rat.files.service import FilesService
+from rat.lineage.service import LineageService
+from rat.namespaces.service import NamespacesService
+from rat.pipelines.preview import PreviewService
+from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
+from rat.pipelines.versions import VersionsService
 from rat.plugins.host import RUNNER_ENV, FatalPluginError, PluginHost
+from rat.quality.service import QualityService
 from rat.query.service import QueryService
 from rat.runs.service import RunsService
 from rat.runtime.dispatcher import Dispatcher
 from rat.runtime.leader import Leader
+from rat.runtime.telemetry import Telemetry
 from rat.runtime.workers import WorkerPool
 from rat.storage.base import ObjectStore, Storage
 from rat.storage.local import LocalStore
@@ -41,14 +49,19 @@ from rat.tables.service import TableRegistry, TablesService
 from rat.web.access import build_control, guard
 from rat.web.api import files as api_files
 from rat.web.api import health as api_health
+from rat.web.api import lineage as api_lineage
+from rat.web.api import metrics as api_metrics
+from rat.web.api import namespaces as api_namespaces
 from rat.web.api import pipelines as api_pipelines
 from rat.web.api import platform as api_platform
+from rat.web.api import publish as api_publish
+from rat.web.api import quality as api_quality
 from rat.web.api import query as api_query
 from rat.web.api import runs as api_runs
 from rat.web.api import tables as api_tables
 from rat.web.deps import Services
 from rat.web.errors import HANDLERS
-from rat.web.middleware import RequestContextMiddleware
+from rat.web.middleware import install_edge
 from rat.web.observe import PlatformMiddleware
 from rat.web.openapi import enrich_on_startup as enrich_openapi
 from rat.web.pages import auth as page_auth
@@ -112,10 +125,14 @@ class Runtime:
         self.warehouse = settings.catalog_warehouse or self.spec.uri("_warehouse")
         self.run_pool = WorkerPool("run", settings.worker_count, ("rat.plugins.runner",))
         self.query_pool = WorkerPool("query", settings.query_workers, ("rat.engine.query",))
+        self.preview_pool = WorkerPool("preview", settings.preview_workers,
+                                       ("rat.plugins.runner", "rat.engine.preview"))
         self.tables: IcebergTables | None = None
         self.dispatcher: Dispatcher | None = None
         self.leader: Leader | None = None
         self.services: Services | None = None
+        self.metrics = Registry()
+        self.telemetry: Telemetry | None = None
 
     async def start_database(self) -> str:
         dsn = self.settings.database_url
@@ -140,7 +157,8 @@ class Runtime:
         dsn = await self.start_database()
         assert self.db is not None  # noqa: S101
         self.tables = self._catalog(dsn)
-        await asyncio.gather(self.run_pool.start(), self.query_pool.start())
+        await asyncio.gather(self.run_pool.start(), self.query_pool.start(),
+                             self.preview_pool.start())
         self.services = self._services(self.db, self.tables)
         await self.plugins.start(self, self.events)
         self.dispatcher = self._dispatcher(self.db, self.tables, self.services)
@@ -148,6 +166,13 @@ class Runtime:
         self.leader = Leader(dsn, enabled=self.settings.scheduler_enabled)
         self.leader.add("lease_monitor", lambda: LEASE_MONITOR_SECONDS, self.dispatcher.reconcile)
         await self.leader.start()
+        dispatcher = self.dispatcher
+        self.telemetry = Telemetry(self.metrics, db=self.db, pools=[self.run_pool, self.query_pool],
+                                   leader=self.leader, events=self.events,
+                                   active_runs=lambda: dispatcher.active_count)
+        self.telemetry.plugin_health = lambda: {e.name: e.healthy for e in self.plugins.entries()}
+        self.telemetry.start()
+        self.services.metrics = self.telemetry.scrape
         return self.services
 
     def _services(self, db: Database, tables: IcebergTables) -> Services:
@@ -156,10 +181,23 @@ class Runtime:
         runs = RunsService(db, pipelines, events)
         registry = TableRegistry(tables, events)
         query = QueryService(self.settings, self.query_pool, registry, self.spec, self.warehouse)
+        preview = PreviewService(settings=self.settings, pool=self.preview_pool,
+                                 pipelines=pipelines, tables=tables, storage=self.storage,
+                                 storage_spec=self.spec, warehouse=self.warehouse)
+        namespaces = NamespacesService(
+            db, self.storage, events, pipelines, tables, registry,
+            warehouse_key=None if self.settings.catalog_warehouse else "_warehouse",
+            enabled="namespaces" in self.plugins.capabilities)
+        lineage = LineageService(db, self.storage, registry, events)
         return Services(settings=self.settings, pipelines=pipelines, runs=runs,
                         files=FilesService(db, self.storage, pipelines, events),
-                        tables=TablesService(db, registry), query=query,
-                        readiness=self.readiness)
+                        tables=TablesService(db, registry, query), query=query,
+                        namespaces=namespaces, lineage=lineage, readiness=self.readiness,
+                        versions=VersionsService(db, self.storage, pipelines, tables, events,
+                                                 lineage),
+                        preview=preview,
+                        quality=QualityService(db, self.storage, pipelines, preview, events),
+                        retention=RetentionService(db, pipelines))
 
     def _dispatcher(self, db: Database, tables: IcebergTables, svc: Services) -> Dispatcher:
         dispatcher = Dispatcher(settings=self.settings, db=db, pipelines=svc.pipelines,
@@ -167,6 +205,8 @@ class Runtime:
                                 storage_spec=self.spec, warehouse=self.warehouse,
                                 landing=self.landing_files)
         svc.runs.on_cancel.append(dispatcher.cancel)
+        dispatcher.result_handlers.append(
+            lambda ctx, result: svc.quality.record(ctx.run_id, ctx.pipeline, result.quality))
 
         async def cancel_deleted(event: Event) -> None:
             import uuid
@@ -207,19 +247,28 @@ class Runtime:
         results = await asyncio.gather(*(_probe(fn) for fn in checks.values()))
         return dict(zip(checks, results, strict=True))
 
+    def drain(self) -> None:
+        """First step of a graceful shutdown (SIGTERM): stop claiming runs at once."""
+        if self.dispatcher is not None:
+            self.dispatcher.drain(float(self.settings.shutdown_grace_seconds))
+
     async def stop(self) -> None:
         grace = float(self.settings.shutdown_grace_seconds)
+        if self.telemetry is not None:
+            await self.telemetry.stop()
         await self.plugins.stop()
         if self.leader is not None:
             await self.leader.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop(grace)
-        await asyncio.gather(self.run_pool.stop(), self.query_pool.stop())
+        await asyncio.gather(self.run_pool.stop(), self.query_pool.stop(),
+                             self.preview_pool.stop())
         if self.db is not None:
             await self.db.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
         shutil.rmtree(self.settings.data_path / "tmp" / "runs", ignore_errors=True)
+        shutil.rmtree(self.settings.data_path / "tmp" / "query", ignore_errors=True)
 
 
 async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
@@ -231,8 +280,9 @@ async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
 
 
 def api_router() -> Router:
-    handlers = [*api_platform.ROUTES, *api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES, *api_query.ROUTES,
-                *api_tables.ROUTES]
+    handlers = [*api_platform.ROUTES, *api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES,
+                *api_query.ROUTES, *api_tables.ROUTES, *api_publish.ROUTES, *api_quality.ROUTES,
+                *api_namespaces.ROUTES, *api_lineage.ROUTES]
     return Router(path="/api/v1", route_handlers=handlers)
 
 
@@ -262,14 +312,17 @@ def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
     pages = [*page_home.ROUTES, *page_pipelines.ROUTES, *page_runs.ROUTES, *page_auth.ROUTES]
     static = create_static_files_router(path="/static", directories=[STATIC_DIR],
                                         include_in_schema=False)
-    return Litestar(
-        route_handlers=[api_router(), *api_health.ROUTES, *pages, static, *plugins.routes()],
+    app = Litestar(
+        route_handlers=[api_router(), *api_health.ROUTES, *api_metrics.ROUTES, *pages, static,
+                        *plugins.routes()],
         lifespan=[lifespan], exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestContextMiddleware, PlatformMiddleware], guards=[guard],
+        middleware=[PlatformMiddleware], guards=[guard],
         on_startup=[enrich_openapi],
         state=State({"plugins": plugins}),
         csrf_config=CSRFConfig(secret=secret, exclude=["/api/", "/health"]),
         request_max_body_size=None, debug=False, logging_config=None)
+    install_edge(app, settings, runtime.metrics)
+    return app
 
 
 def _display_host(host: str) -> str:

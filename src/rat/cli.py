@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from rat import __version__
 from rat.config import MIGRATIONS_DIR, ConfigError, Settings, load_settings
@@ -32,6 +33,9 @@ def serve(_args: argparse.Namespace) -> int:
             if self.should_exit:
                 raise SystemExit(1)
             self.should_exit = True
+            runtime = app.state.get("runtime")
+            if runtime is not None:  # stop claiming runs now, not after HTTP connections drain
+                asyncio.get_running_loop().call_soon_threadsafe(runtime.drain)
 
     from rat.app import create_app
     from rat.logs import configure
@@ -73,6 +77,25 @@ def migrate(_args: argparse.Namespace) -> int:
     applied = asyncio.run(run())
     print(f"applied {len(applied)} migration(s)" if applied else "database is up to date")  # noqa: T201
     return 0
+
+
+def backup(args: argparse.Namespace) -> int:
+    from rat.app import open_store, storage_spec
+    from rat.ops.commands import backup_command
+
+    settings = _settings()
+    spec = storage_spec(settings)
+    warehouse = settings.catalog_warehouse or spec.uri("_warehouse")
+    return backup_command(settings, Path(args.dir), open_store(spec), spec, warehouse)
+
+
+def restore(args: argparse.Namespace) -> int:
+    from rat.app import open_store, storage_spec
+    from rat.ops.commands import restore_command
+
+    settings = _settings()
+    spec = storage_spec(settings)
+    return restore_command(settings, Path(args.dir), open_store(spec), spec, force=args.force)
 
 
 def tokens_create(args: argparse.Namespace) -> int:
@@ -117,6 +140,13 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="start the server").set_defaults(fn=serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=migrate)
+    cmd = sub.add_parser("backup", help="back up Postgres state, catalog and storage into DIR")
+    cmd.add_argument("dir")
+    cmd.set_defaults(fn=backup)
+    cmd = sub.add_parser("restore", help="restore a backup into the configured (empty) target")
+    cmd.add_argument("dir")
+    cmd.add_argument("--force", action="store_true", help="replace a target that holds data")
+    cmd.set_defaults(fn=restore)
     sub.add_parser("check-config", help="validate and print the settings").set_defaults(
         fn=check_config)
     sub.add_parser("version", help="print the version").set_defaults(fn=version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -135,8 +136,19 @@ def _check_ranges(s: Settings) -> None:
             raise ConfigError(f"invalid setting {env_name(name)}: {exc}") from None
     if s.catalog_type == "rest" and not s.catalog_uri:
         raise ConfigError("invalid setting RAT_CATALOG_URI: required when RAT_CATALOG_TYPE=rest")
+    _check_networks(s.trusted_proxies)
     if s.lease_seconds <= s.heartbeat_seconds:
         raise ConfigError("invalid setting RAT_LEASE_SECONDS: must exceed RAT_HEARTBEAT_SECONDS")
+
+
+def _check_networks(text: str) -> None:
+    for item in (part.strip() for part in text.split(",")):
+        try:
+            if item:
+                ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"invalid setting RAT_TRUSTED_PROXIES: {item!r} is not an IP "
+                              "address or CIDR") from None
 
 
 def env_name(field: str) -> str:

@@ -8,20 +8,32 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from rat.core.context import REQUEST_ID, RUN_ID
+
+
+class ContextFilter(logging.Filter):
+    """Stamp each record with the request and run it was logged for (from context variables)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = REQUEST_ID.get()
+        run_id = getattr(record, "run_id", None) or RUN_ID.get()
+        context = [f"{k}={v}" for k, v in (("request_id", request_id), ("run_id", run_id)) if v]
+        record.__dict__.update(request_id=request_id, run_id=run_id,
+                               context=f" [{' '.join(context)}]" if context else "")
+        return True
+
 
 class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        from rat.web.middleware import REQUEST_ID
+    """`{ts, level, logger, msg, request_id?, run_id?, exc?}` on one line."""
 
+    def format(self, record: logging.LogRecord) -> str:
         out = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                "level": record.levelname.lower(), "logger": record.name,
                "msg": record.getMessage()}
-        rid = REQUEST_ID.get()
-        if rid:
-            out["request_id"] = rid
-        run_id = getattr(record, "run_id", None)
-        if run_id:
-            out["run_id"] = str(run_id)
+        for key in ("request_id", "run_id"):
+            value = getattr(record, key, None)
+            if value:
+                out[key] = str(value)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return msgspec.json.encode(out).decode()
@@ -29,10 +41,12 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

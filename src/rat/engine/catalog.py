@@ -46,6 +46,10 @@ class ConcurrentChange(Exception):
     """Main moved after the run's branch was created; RAT never merges."""
 
 
+class SnapshotGone(Exception):
+    """The snapshot was expired or never existed."""
+
+
 class SnapshotInfo(msgspec.Struct, frozen=True, kw_only=True):
     snapshot_id: int
     parent_id: int | None
@@ -349,19 +353,9 @@ class IcebergTables:
 
     @staticmethod
     def _restore_schema(table: Table) -> None:
-        from pyiceberg.table.update import AssertCurrentSchemaId, SetCurrentSchemaUpdate
-
         snap = table.current_snapshot()
-        if snap is None or snap.schema_id is None or \
-                snap.schema_id == table.metadata.current_schema_id:
-            return
-        tx = table.transaction()
-        # pyiceberg has no public "set current schema"; this is the same update its own
-        # UpdateSchema commit emits, guarded by the schema id we read.
-        tx._apply((SetCurrentSchemaUpdate(schema_id=snap.schema_id),),  # type: ignore[call-arg]
-                  (AssertCurrentSchemaId(  # type: ignore[call-arg]
-                      current_schema_id=table.metadata.current_schema_id),))
-        tx.commit_transaction()
+        if snap is not None and snap.schema_id is not None:
+            _use_schema(table, snap.schema_id)
 
     def find_run_snapshot(self, ident: str, run_id: str) -> int | None:
         """The main-ancestry snapshot a run committed, if any (crash reconciliation)."""
@@ -375,6 +369,54 @@ class IcebergTables:
             snap = table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id \
                 else None
         return None
+
+    def tag(self, ident: str, name: str, snapshot_id: int) -> None:
+        """Create or move tag `name` (e.g. `rat_v3`) so snapshot expiry keeps that snapshot."""
+        table = self._require(ident)
+        ref = table.metadata.refs.get(name)
+        if ref is not None and ref.snapshot_id == snapshot_id:
+            return
+        table.manage_snapshots().create_tag(snapshot_id, name).commit()
+
+    def remove_tags(self, ident: str, names: list[str]) -> int:
+        table = self.load(ident)
+        if table is None:
+            return 0
+        present = [n for n in names if n in table.metadata.refs]
+        if present:
+            ops = table.manage_snapshots()
+            for name in present:
+                ops = ops.remove_tag(name)
+            ops.commit()
+        return len(present)
+
+    def restore(self, ident: str, snapshot_id: int, properties: dict[str, str]) -> int:
+        """Make main's content that of an older snapshot, as a new metadata-only snapshot.
+
+        Data files are referenced, never copied: files only in the current snapshot are removed,
+        files only in the old one are added back, with the old snapshot's schema.
+        """
+        table = self._require(ident)
+        old = table.snapshot_by_id(snapshot_id)
+        current = table.current_snapshot()
+        if old is None or current is None:
+            raise SnapshotGone(f"snapshot {snapshot_id} of {ident} is no longer retained")
+        if old.schema_id is not None:
+            table = _use_schema(table, old.schema_id)
+        keep = {f.file_path: f for f in self._data_files(table, snapshot_id)}
+        have = {f.file_path: f for f in self._data_files(table, current.snapshot_id)}
+        tx = table.transaction()
+        with tx.update_snapshot(snapshot_properties=properties).overwrite() as op:
+            for path, data_file in have.items():
+                if path not in keep:
+                    op.delete_data_file(data_file)
+            for path, data_file in keep.items():
+                if path not in have:
+                    op.append_data_file(data_file)
+        table = tx.commit_transaction()
+        snap = table.current_snapshot()
+        assert snap is not None  # noqa: S101 - we just committed one
+        return snap.snapshot_id
 
     def history(self, ident: str, limit: int = 50) -> list[SnapshotInfo]:
         table = self._require(ident)
@@ -427,6 +469,21 @@ class IcebergTables:
         except NoSuchTableError:
             return False
         return True
+
+
+def _use_schema(table: Table, schema_id: int) -> Table:
+    """Make `schema_id` the table's current schema (no-op when it already is)."""
+    from pyiceberg.table.update import AssertCurrentSchemaId, SetCurrentSchemaUpdate
+
+    if schema_id == table.metadata.current_schema_id:
+        return table
+    tx = table.transaction()
+    # pyiceberg has no public "set current schema"; this is the same update its own
+    # UpdateSchema commit emits, guarded by the schema id we read.
+    tx._apply((SetCurrentSchemaUpdate(schema_id=schema_id),),  # type: ignore[call-arg]
+              (AssertCurrentSchemaId(  # type: ignore[call-arg]
+                  current_schema_id=table.metadata.current_schema_id),))
+    return tx.commit_transaction()
 
 
 def _iceberg_type(arrow_type: Any) -> Any:

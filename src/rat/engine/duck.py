@@ -37,13 +37,18 @@ def quote_ident(name: str) -> str:
 
 
 def connect(*, memory_limit: str, threads: int, temp_dir: str | None = None,
-            storage: StorageSpec | None = None) -> duckdb.DuckDBPyConnection:
-    """A fresh in-memory DuckDB with our extensions loaded and S3 credentials configured."""
+            storage: StorageSpec | None = None,
+            config: dict[str, str | bool | int] | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB with our extensions loaded and S3 credentials configured.
+
+    `config` adds start-up settings (some, like `allow_persistent_secrets`, cannot change once
+    a secret exists).
+    """
     import duckdb
 
     con = duckdb.connect(":memory:", config={
         "autoinstall_known_extensions": False, "autoload_known_extensions": False,
-        "memory_limit": memory_limit, "threads": threads})
+        "memory_limit": memory_limit, "threads": threads, **(config or {})})
     for name in EXTENSIONS:
         con.execute(f"LOAD {sql_str(extension_path(name))}")
     if temp_dir:

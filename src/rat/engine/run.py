@@ -8,24 +8,26 @@ implement in-process with the real catalog.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
 
 from rat.core.specs import (
     CommitRequest,
     PhaseProfile,
-    QualityOutcome,
     RunResult,
     RunSpec,
     StageRequest,
     StageState,
     TableState,
 )
-from rat.engine import duck, extensions
+from rat.engine import duck, extensions, quality
 from rat.engine.batch import Batch, remove_batch_files
 from rat.engine.catalog import io_properties
 from rat.engine.config import STRATEGY_KEYS, PipelineConfig, build_config, strip_annotations
+from rat.engine.pyexec import PyGlobals, PythonError, check_source, run_pipeline
 from rat.engine.render import CompileError, RenderContext, render
 from rat.engine.sqlcheck import single_select
 from rat.engine.strategies import STRATEGIES
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     import duckdb
 
 ENTRY_FILES = ("pipeline.sql", "pipeline.py")
+PY_RESULT = "__rat_py_result"
 
 
 class RunHost(Protocol):
@@ -163,16 +166,26 @@ def watermark(con: duckdb.DuckDBPyConnection, resolver: Resolver, column: str) -
     return None if row is None or row[0] is None else str(row[0])
 
 
-def compile_sql(source: str, config: PipelineConfig, resolver: Resolver,
-                con: duckdb.DuckDBPyConnection, run_started_at: str) -> str:
+def render_context(config: PipelineConfig, resolver: Resolver, run_started_at: str,
+                   watermark_value: str | None, this: Callable[[], str]) -> RenderContext:
     spec = resolver.spec
-    ctx = RenderContext(
+    return RenderContext(
         namespace=spec.namespace, layer=spec.layer, name=spec.name,
         merge_strategy=config.merge_strategy, run_started_at=run_started_at,
-        ref=resolver.ref, landing_zone=resolver.landing_zone, this=resolver.this,
-        watermark_value=watermark(con, resolver, config.watermark_column),
-        helpers=dict(extensions.JINJA_HELPERS))
+        ref=resolver.ref, landing_zone=resolver.landing_zone, this=this,
+        watermark_value=watermark_value, helpers=dict(extensions.JINJA_HELPERS))
+
+
+def compile_sql(source: str, ctx: RenderContext) -> str:
     return single_select(render(strip_annotations(source), ctx))
+
+
+class Compiled(msgspec.Struct, kw_only=True):
+    """The compile phase's output: rendered SQL, or the Python source and its globals."""
+
+    sql: str = ""
+    python: str = ""
+    globals: PyGlobals | None = None
 
 
 class Attempt:
@@ -186,6 +199,7 @@ class Attempt:
         self.phases = Phases(host, spec)
         self.resolver = Resolver(spec, host)
         self.result = RunResult(ok=False)
+        self.watermark_value: str | None = None
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         limits = self.spec.limits
@@ -202,10 +216,10 @@ class Attempt:
         try:
             self._phases(con)
             self.result.ok = True
-        except (RunFailed, CompileError, WriteError) as exc:
+        except (RunFailed, CompileError, WriteError, PythonError) as exc:
             self.result.error = str(exc)
         except Exception as exc:
-            self.result.error = _describe(exc)
+            self.result.error = describe_error(exc)
         finally:
             con.close()
             remove_batch_files(self.spec.limits.scratch_dir)
@@ -214,22 +228,56 @@ class Attempt:
         return self.result
 
     def _phases(self, con: duckdb.DuckDBPyConnection) -> None:
-        with self.phases.phase("load") as meta:
-            entry, config = load_config(self.spec)
-            meta["files"] = len(self.spec.files)
-            meta["merge_strategy"] = config.merge_strategy
-        with self.phases.phase("compile"):
-            if entry != "pipeline.sql":
-                raise RunFailed(f"{entry}: only SQL pipelines run in this build")
-            sql = compile_sql(self.spec.files[entry], config, self.resolver, con,
-                              self.spec.run_started_at)
+        entry, config = self.load()
+        compiled = self.compile(con, entry, config)
         with self.phases.phase("execute") as meta:
-            rows = self._materialize(con, sql)
+            rows = self.materialize(con, compiled)
             meta["rows"] = rows
             self.host.log("info", f"query produced {rows} rows")
         with self.phases.phase("write") as meta:
             self._write(con, config, rows, meta)
         self.run_quality(con, config)
+
+    def load(self) -> tuple[str, PipelineConfig]:
+        with self.phases.phase("load") as meta:
+            entry, config = load_config(self.spec)
+            meta["files"] = len(self.spec.files)
+            meta["merge_strategy"] = config.merge_strategy
+        return entry, config
+
+    def compile(self, con: duckdb.DuckDBPyConnection, entry: str,
+                config: PipelineConfig) -> Compiled:
+        """Resolve refs once and render the SQL, or prepare the Python globals."""
+        with self.phases.phase("compile"):
+            self.watermark_value = watermark(con, self.resolver, config.watermark_column)
+            source = self.spec.files[entry]
+            if entry == "pipeline.py":
+                problems = check_source(source)
+                if problems:
+                    raise RunFailed(f"pipeline.py {problems[0]}")
+                return Compiled(python=source, globals=self._py_globals(config))
+            ctx = render_context(config, self.resolver, self.spec.run_started_at,
+                                 self.watermark_value, self.resolver.this)
+            return Compiled(sql=compile_sql(source, ctx))
+
+    def _py_globals(self, config: PipelineConfig) -> PyGlobals:
+        state = self.resolver.state(self.resolver.ident)
+        return PyGlobals(
+            ref=self.resolver.ref, landing_zone=self.resolver.landing_zone,
+            this=scan_expr(state) if state is not None and state.published else None,
+            run_started_at=self.spec.run_started_at, watermark_value=self.watermark_value,
+            is_incremental=config.merge_strategy == "incremental", config=config)
+
+    def materialize(self, con: duckdb.DuckDBPyConnection, compiled: Compiled) -> int:
+        """Create the batch table from the SQL or the Python `result`; return its row count."""
+        if compiled.globals is None:
+            return self._materialize(con, compiled.sql)
+        table = run_pipeline(compiled.python, con, compiled.globals, self.host.log)
+        con.register(PY_RESULT, table)
+        try:
+            return self._materialize(con, f"SELECT * FROM {PY_RESULT}")
+        finally:
+            con.unregister(PY_RESULT)
 
     def _materialize(self, con: duckdb.DuckDBPyConnection, sql: str) -> int:
         safe_sql, _names = iceberg_safe_select(con, sql)
@@ -299,14 +347,47 @@ class Attempt:
                 "rat.merge_strategy": config.merge_strategy, "rat.operation": "write"}
 
     def run_quality(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> None:
-        """Quality phase: runs no tests until the quality engine lands (see issue notes)."""
+        """Run the version's tests against the staged snapshot (`this` and refs to itself)."""
         with self.phases.phase("quality") as meta:
-            outcomes: list[QualityOutcome] = []
-            meta["tests"] = len(outcomes)
-            self.result.quality = outcomes
+            staged = self._staged_scan()
+            if staged is None:
+                self.host.log("info", "no table to test: quality tests skipped")
+                meta["tests"] = 0
+                return
+            tests = quality.collect(self.spec.files, config, touched=BATCH)
+            ctx = render_context(config, StagedResolver(self.resolver, staged),
+                                 self.spec.run_started_at, self.watermark_value, lambda: staged)
+            runner = quality.TestRunner(con, ctx, log=self.host.log,
+                                        timeout_seconds=self.spec.limits.quality_timeout_seconds)
+            self.result.quality = runner.run_all(tests)
+            meta.update(quality.summary(self.result.quality))
+
+    def _staged_scan(self) -> str | None:
+        """The staged snapshot, or the published one when the run staged nothing (a no-op)."""
+        stage = self.result.stage
+        if stage is not None and stage.snapshot_id is not None:
+            return scan_expr(TableState(ident=stage.ident, metadata_location=stage.metadata_location,
+                                        snapshot_id=stage.snapshot_id))
+        state = self.resolver.state(self.resolver.ident)
+        return scan_expr(state) if state is not None and state.published else None
 
 
-def _describe(exc: Exception) -> str:
+class StagedResolver(Resolver):
+    """ref() as in the run, except that the pipeline's own table is the staged snapshot."""
+
+    def __init__(self, base: Resolver, staged: str) -> None:
+        super().__init__(base.spec, base.host)
+        self._tables = base._tables
+        self.landing = base.landing
+        self.staged = staged
+
+    def ref(self, name: str) -> str:
+        if self.qualify(str(name)) == self.ident:
+            return self.staged
+        return super().ref(name)
+
+
+def describe_error(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) < 4000 else text[:4000] + "…"
 

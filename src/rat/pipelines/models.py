@@ -143,3 +143,54 @@ def starter_config(description: str, merge_strategy: str | None, unique_key: str
         keys = [k.strip() for k in unique_key.split(",") if k.strip()]
         lines.append(f"unique_key: [{', '.join(keys)}]")
     return "\n".join(lines) + "\n"
+
+
+class VersionFile(msgspec.Struct, kw_only=True):
+    path: str
+    content_id: str
+    size: int
+    content: str
+
+
+class PipelineVersion(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    pipeline_id: uuid.UUID
+    version_number: int
+    message: str
+    published_versions: dict[str, str]
+    data_snapshot_id: int | None
+    created_by: str | None
+    created_at: datetime
+    files: list[VersionFile] | msgspec.UnsetType = msgspec.UNSET
+
+
+class VersionPage(msgspec.Struct, kw_only=True):
+    versions: list[PipelineVersion]
+    total: int
+
+
+class PublishRequest(msgspec.Struct, kw_only=True):
+    message: str = ""
+
+
+class PublishResult(msgspec.Struct, kw_only=True):
+    status: str
+    version: int | None
+    message: str
+    versions: dict[str, str]
+    validation: dict[str, Any]
+
+
+class RollbackRequest(msgspec.Struct, kw_only=True):
+    version: int
+    message: str | None = None
+    restore_data: bool = False
+
+
+class RollbackResult(msgspec.Struct, kw_only=True):
+    status: str
+    from_version: int
+    new_version: int
+    message: str
+    data_restored: bool
+    snapshot_id: int | None

@@ -106,3 +106,61 @@ SELECT id, namespace, layer, name, type FROM pipelines WHERE deleted_at IS NULL
 SELECT id, pipeline_id, version_number, message, published_versions, config, data_snapshot_id,
        created_by, created_at
 FROM pipeline_versions WHERE pipeline_id = $1 AND version_number = $2;
+
+-- name: lock_pipeline :one
+-- Serialize publishes and rollbacks of one pipeline; the next version number comes from here.
+SELECT p.id, p.current_version, p.max_versions,
+       COALESCE((SELECT max(v.version_number) FROM pipeline_versions v WHERE v.pipeline_id = p.id), 0)
+         AS last_version
+FROM pipelines p WHERE p.id = $1 AND p.deleted_at IS NULL
+FOR UPDATE;
+
+-- name: insert_version :exec
+-- Create an immutable version (file map, message, effective config).
+INSERT INTO pipeline_versions (id, pipeline_id, version_number, message, published_versions, config,
+                               data_snapshot_id, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- name: set_current_version :exec
+-- Point the pipeline at a version; draft_dirty as computed by the caller.
+UPDATE pipelines
+SET current_version = $2, published_versions = $3, published_at = now(), draft_dirty = $4,
+    updated_at = now()
+WHERE id = $1;
+
+-- name: prune_versions :many
+-- Keep the newest $2 versions (never the current one); return the numbers removed.
+DELETE FROM pipeline_versions v
+WHERE v.pipeline_id = $1 AND v.version_number <> $3
+  AND v.version_number NOT IN (
+      SELECT k.version_number FROM pipeline_versions k WHERE k.pipeline_id = $1
+      ORDER BY k.version_number DESC LIMIT $2)
+RETURNING v.version_number;
+
+-- name: list_versions :many
+-- A page of versions, newest first, with the total count.
+SELECT id, pipeline_id, version_number, message, published_versions, data_snapshot_id, created_by,
+       created_at, count(*) OVER () AS total
+FROM pipeline_versions WHERE pipeline_id = $1
+ORDER BY version_number DESC
+LIMIT $2 OFFSET $3;
+
+-- name: count_versions :val
+-- Number of versions of a pipeline.
+SELECT count(*) FROM pipeline_versions WHERE pipeline_id = $1;
+
+-- name: set_version_snapshot :exec
+-- Remember the table snapshot a successful run of this version published.
+UPDATE pipeline_versions SET data_snapshot_id = $3 WHERE pipeline_id = $1 AND version_number = $2;
+
+-- name: pipeline_has_active_run :val
+-- True when a run of the pipeline is pending or running (rollback with data restore refuses).
+SELECT EXISTS (SELECT 1 FROM runs WHERE pipeline_id = $1 AND status IN ('pending', 'running'));
+
+-- name: get_setting :val
+-- A platform setting (jsonb) by key; NULL when never set.
+SELECT value FROM platform_settings WHERE key = $1;
+
+-- name: set_retention_config :exec
+-- Per-pipeline retention overrides (NULL clears them).
+UPDATE pipelines SET retention_config = $2, updated_at = now() WHERE id = $1;

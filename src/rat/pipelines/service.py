@@ -13,7 +13,7 @@ from rat.core.errors import AlreadyExists, Invalid, NotFound
 from rat.core.events import EventBus
 from rat.core.ids import IDENTIFIER, slug
 from rat.core.ids import layer as check_layer
-from rat.db.database import Database
+from rat.db.database import Conn, Database
 from rat.db.queries import load_queries
 from rat.engine.config import STRATEGY_KEYS
 from rat.pipelines.models import (
@@ -189,19 +189,20 @@ class PipelinesService:
             rel = obj.key[len(pipeline.prefix):]
             await self.storage.move(obj.key, f"_rat/trash/{pipeline.id}/{rel}")
 
-    async def draft_files(self, pipeline: Pipeline) -> dict[str, str]:
-        """Draft files as {path relative to the pipeline folder: text}."""
-        out: dict[str, str] = {}
+    async def draft_bytes(self, pipeline: Pipeline) -> dict[str, bytes]:
+        """Draft files as {path relative to the pipeline folder: content}."""
+        out: dict[str, bytes] = {}
         for obj in await self.storage.list(pipeline.prefix):
-            data = await self.storage.read(obj.key)
-            out[obj.key[len(pipeline.prefix):]] = data.decode("utf-8", errors="replace")
+            out[obj.key[len(pipeline.prefix):]] = await self.storage.read(obj.key)
         return out
 
+    async def draft_files(self, pipeline: Pipeline) -> dict[str, str]:
+        """Draft files as {path relative to the pipeline folder: text}."""
+        return {rel: data.decode("utf-8", errors="replace")
+                for rel, data in (await self.draft_bytes(pipeline)).items()}
+
     async def draft_hashes(self, pipeline: Pipeline) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for obj in await self.storage.list(pipeline.prefix):
-            out[obj.key[len(pipeline.prefix):]] = content_id(await self.storage.read(obj.key))
-        return out
+        return {rel: content_id(data) for rel, data in (await self.draft_bytes(pipeline)).items()}
 
     async def refresh_dirty(self, pipeline: Pipeline) -> bool:
         dirty = await self.draft_hashes(pipeline) != pipeline.published_versions
@@ -219,6 +220,12 @@ class PipelinesService:
         for rel, cid in row["published_versions"].items():
             out[rel] = (await self.storage.read(blob_key(cid))).decode("utf-8", errors="replace")
         return out
+
+    async def record_data_snapshot(self, pipeline_id: uuid.UUID, version_number: int,
+                                   snapshot_id: int, conn: Conn | None = None) -> None:
+        """Remember the snapshot a successful run of the version published (rollback target)."""
+        await self.db.exec(Q["set_version_snapshot"], pipeline_id, version_number, snapshot_id,
+                           conn=conn)
 
     async def live_keys(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         return await self.db.many(Q["live_pipeline_keys"], namespace)

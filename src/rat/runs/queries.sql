@@ -166,3 +166,14 @@ WHERE id = $1 AND status = 'running' AND lease_expires_at < now();
 -- name: active_run_for_pipeline :val
 -- True when the pipeline has a pending or running run.
 SELECT EXISTS (SELECT 1 FROM runs WHERE pipeline_id = $1 AND status IN ('pending', 'running'));
+
+-- name: set_max_attempts :exec
+-- Attempts allowed by the executed version's max_retries (known once its files are loaded).
+UPDATE runs SET max_attempts = $3 WHERE id = $1 AND lease_token = $2 AND status = 'running';
+
+-- name: requeue_run :execrows
+-- Graceful shutdown ran out of time: void the attempt and put the run back in the queue.
+UPDATE runs
+SET status = 'pending', phase = NULL, attempt = GREATEST(attempt - 1, 0), worker_id = NULL,
+    lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, retry_at = NULL
+WHERE id = $1 AND lease_token = $2 AND status = 'running';

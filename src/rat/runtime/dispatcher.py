@@ -16,6 +16,7 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,10 +26,12 @@ import asyncpg
 import msgspec
 
 from rat.config import Settings
+from rat.core.context import RUN_ID
 from rat.core.events import EventBus
 from rat.core.specs import (
     CommitRequest,
     EngineLimits,
+    PhaseProfile,
     RunResult,
     RunSpec,
     StageRequest,
@@ -37,7 +40,9 @@ from rat.core.specs import (
 from rat.core.timefmt import utcnow
 from rat.db.database import Conn, Database
 from rat.db.queries import load_queries
-from rat.engine.catalog import IcebergTables, branch_name
+from rat.engine import quality
+from rat.engine.catalog import ConcurrentChange, IcebergTables, branch_name
+from rat.engine.config import build_config
 from rat.pipelines.models import Pipeline
 from rat.pipelines.service import PipelinesService
 from rat.runs.models import Claimed
@@ -48,8 +53,11 @@ log = logging.getLogger(__name__)
 Q = load_queries("rat.runs")
 POLL_SECONDS = 1.0
 CANCEL_GRACE_SECONDS = 5.0
+# After the grace period, how long to wait for killed runs to be requeued before giving up
+# (their leases then expire and the next start reconciles them).
+REQUEUE_WAIT_SECONDS = 15.0
 
-ResultHandler = Callable[["RunContext", RunResult], Awaitable[None]]
+ResultHandler = Callable[["RunContext", RunResult], Awaitable[object]]
 LandingLister = Callable[[str, str], Awaitable[list[str]]]
 
 
@@ -62,7 +70,10 @@ class RunContext:
         self.logs = logs
         self.worker: WorkerProcess | None = None
         self.cancelled = False
-        self.config: dict[str, Any] = pipeline.config or {}
+        # Set when a graceful shutdown's grace period ran out: the attempt is void and the run
+        # goes back to the queue for the next server start.
+        self.requeue = False
+        self.retry_delay = int((pipeline.config or {}).get("retry_delay_seconds", 30))
 
     @property
     def run_id(self) -> uuid.UUID:
@@ -74,17 +85,29 @@ class RunContext:
 
 
 def quality_summary(result: RunResult) -> dict[str, int] | None:
-    if not result.quality:
-        return None
-    passed = sum(1 for q in result.quality if q.status == "pass")
-    failed = sum(1 for q in result.quality if q.status != "pass" and q.severity == "error")
-    warned = sum(1 for q in result.quality if q.status != "pass" and q.severity == "warn")
-    return {"total": len(result.quality), "passed": passed, "failed": failed, "warned": warned}
+    return quality.summary(result.quality) if result.quality else None
 
 
 def gate_failures(result: RunResult) -> list[str]:
-    return [f"{q.test_name} ({q.row_count} rows{': ' + q.message if q.message else ''})"
-            for q in result.quality if q.severity == "error" and q.status != "pass"]
+    """Error-severity tests that failed, each with its count and why (for the run's error)."""
+    out = []
+    for q in result.quality:
+        if q.severity != "error" or q.status == "pass":
+            continue
+        if q.status == "error":
+            out.append(f"{q.test_name} (error: {q.message})")
+        else:
+            out.append(f"{q.test_name} ({q.row_count} violating rows"
+                       + (f": {q.message})" if q.message else ")"))
+    return out
+
+
+def retry_settings(files: dict[str, str]) -> tuple[int, int]:
+    """(max_retries, retry_delay_seconds) of the files the run executes (annotations honoured)."""
+    entry = "pipeline.py" if "pipeline.py" in files else "pipeline.sql"
+    config = build_config(files.get(entry, ""), files.get("config.yaml"),
+                          python=entry == "pipeline.py").config
+    return config.max_retries, config.retry_delay_seconds
 
 
 class Dispatcher:
@@ -106,6 +129,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._drain_deadline: float | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._listener: Conn | None = None
         self._slots = asyncio.Semaphore(pool.size)
@@ -128,9 +152,20 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def drain(self, grace: float) -> None:
+        """Stop claiming runs now; running ones get `grace` seconds from now (graceful shutdown)."""
+        if self._drain_deadline is None:
+            self._drain_deadline = asyncio.get_running_loop().time() + grace
+            log.info("draining: no new runs are claimed; %d running", len(self._active))
+        self._stopping = True
+        self.wake()
+
     async def _loop(self) -> None:
-        while not self._stopping:
+        while True:
             await self._slots.acquire()
+            if self._stopping:
+                self._slots.release()
+                return
             claimed = await self._claim_safely()
             if claimed is None:
                 self._slots.release()
@@ -156,6 +191,7 @@ class Dispatcher:
             return None
 
     async def _run(self, claimed: Claimed) -> None:
+        RUN_ID.set(str(claimed.id))  # task-local: every log line of this run carries its id
         try:
             await self._execute(claimed)
         except Exception:
@@ -196,13 +232,15 @@ class Dispatcher:
             files = await self.pipelines.run_files(ctx.pipeline, ctx.claimed.version_number)
         except Exception as exc:
             return RunResult(ok=False, error=f"cannot load pipeline files: {exc}")
+        await self._apply_retry_settings(ctx, files)
         spec = self._spec(ctx, files)
         retire = "pipeline.py" in files
         try:
             async with self.pool.lease(retire=retire) as worker:
                 ctx.worker = worker
-                if ctx.cancelled:
-                    return RunResult(ok=False, error="cancelled")
+                ctx.logs.write("debug", f"running on worker pid {worker.pid}")
+                if ctx.cancelled or ctx.requeue:
+                    return RunResult(ok=False, error="cancelled" if ctx.cancelled else "requeued")
                 body = await worker.call("run", msgspec.msgpack.encode(spec),
                                          on_event=lambda m: self._on_event(ctx, m),
                                          rpc=lambda method, b: self._rpc(ctx, method, b))
@@ -213,6 +251,14 @@ class Dispatcher:
         finally:
             ctx.worker = None
         return msgspec.msgpack.decode(body, type=RunResult)
+
+    async def _apply_retry_settings(self, ctx: RunContext, files: dict[str, str]) -> None:
+        """Retries follow the config of the files this run executes, not the current draft."""
+        max_retries, ctx.retry_delay = retry_settings(files)
+        if 1 + max_retries != ctx.claimed.max_attempts:
+            ctx.claimed.max_attempts = 1 + max_retries
+            await self.db.exec(Q["set_max_attempts"], ctx.run_id, ctx.claimed.lease_token,
+                               ctx.claimed.max_attempts)
 
     def _spec(self, ctx: RunContext, files: dict[str, str]) -> RunSpec:
         scratch = Path(self.settings.data_path) / "tmp" / "runs" / str(ctx.run_id)
@@ -288,6 +334,9 @@ class Dispatcher:
         asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, worker.kill, signal.SIGKILL)
 
     async def _conclude(self, ctx: RunContext, result: RunResult) -> None:
+        if ctx.requeue and not result.ok and not ctx.cancelled:
+            await self._requeue(ctx, result)
+            return
         for handler in self.result_handlers:
             try:
                 await handler(ctx, result)
@@ -309,7 +358,31 @@ class Dispatcher:
         if result.stage is not None:
             await asyncio.to_thread(self.tables.discard, ctx.ident, result.stage.branch)
 
+    async def _requeue(self, ctx: RunContext, result: RunResult) -> None:
+        await self._discard(ctx, result)
+        if await self.db.execrows(Q["requeue_run"], ctx.run_id, ctx.claimed.lease_token):
+            ctx.logs.write("warn", "server shut down before the run finished: the attempt is "
+                                   "discarded and the run is back in the queue")
+
     async def _publish(self, ctx: RunContext, result: RunResult) -> None:
+        await self.db.exec(Q["set_phase"], ctx.run_id, ctx.claimed.lease_token, "publish")
+        started = time.perf_counter()
+        try:
+            published, snapshot_id, data_snapshot = await self._publish_fenced(ctx, result,
+                                                                               started)
+        except ConcurrentChange as exc:
+            result.ok, result.error = False, f"not published: {exc}"
+            await self._fail(ctx, result)
+            return
+        if not published:
+            return
+        ctx.logs.write("info", f"published {result.rows_written} rows"
+                               + (f" as snapshot {snapshot_id}" if snapshot_id else ""))
+        await self._finalize(ctx, result, snapshot_id, data_snapshot)
+
+    async def _publish_fenced(self, ctx: RunContext, result: RunResult,
+                              started: float) -> tuple[bool, int | None, int | None]:
+        """Fast-forward main and mark success while holding the run row (lease and cancel fence)."""
         stage = result.stage
         async with self.db.transaction() as conn:
             locked = await self.db.one(Q["lock_for_publish"], ctx.run_id, ctx.claimed.lease_token,
@@ -317,7 +390,7 @@ class Dispatcher:
             if locked is None:
                 ctx.logs.write("warn", "run was cancelled or lost its lease: not publishing")
                 await self._discard(ctx, result)
-                return
+                return False, None, None
             snapshot_id = None
             if stage is not None:
                 snapshot_id = await asyncio.to_thread(
@@ -326,13 +399,36 @@ class Dispatcher:
                 # observe the run as successful.
                 await self.events.emit("table_changed", namespace=ctx.pipeline.namespace,
                                        layer=ctx.pipeline.layer, name=ctx.pipeline.name)
+            data_snapshot = snapshot_id or await self._published_snapshot(ctx)
+            version = ctx.claimed.version_number
+            if version is not None and data_snapshot is not None:
+                await self.pipelines.record_data_snapshot(ctx.pipeline.id, version,
+                                                          data_snapshot, conn=conn)
+            result.phases.append(PhaseProfile(
+                name="publish", duration_ms=int((time.perf_counter() - started) * 1000),
+                metadata={"snapshot_id": snapshot_id}))
             await self._finish(ctx, result, "success", snapshot_id, None, conn)
-        ctx.logs.write("info", f"published {result.rows_written} rows"
-                               + (f" as snapshot {snapshot_id}" if snapshot_id else ""))
+        return True, snapshot_id, data_snapshot
+
+    async def _published_snapshot(self, ctx: RunContext) -> int | None:
+        state = await asyncio.to_thread(self.tables.state, ctx.ident)
+        return state.snapshot_id if state is not None and state.published else None
+
+    async def _finalize(self, ctx: RunContext, result: RunResult, snapshot_id: int | None,
+                        data_snapshot: int | None) -> None:
+        """After success: tag the version's snapshot, tell subscribers. Never changes the status."""
+        version = ctx.claimed.version_number
+        if version is not None and data_snapshot is not None:
+            try:
+                await asyncio.to_thread(self.tables.tag, ctx.ident, f"rat_v{version}",
+                                        data_snapshot)
+            except Exception as exc:
+                ctx.logs.write("warn", f"cannot tag snapshot {data_snapshot} as rat_v{version}: "
+                                       f"{exc}")
         await self.events.emit("run_completed", run_id=str(ctx.run_id), status="success",
                                pipeline_id=str(ctx.pipeline.id), namespace=ctx.pipeline.namespace,
                                layer=ctx.pipeline.layer, name=ctx.pipeline.name,
-                               snapshot_id=snapshot_id, version_number=ctx.claimed.version_number,
+                               snapshot_id=snapshot_id, version_number=version,
                                landing_files=result.landing_files)
 
     async def _finish(self, ctx: RunContext, result: RunResult, status: str,
@@ -349,7 +445,7 @@ class Dispatcher:
         ctx.logs.write("error", error)
         max_attempts = max(ctx.claimed.max_attempts, 1)
         if ctx.claimed.attempt < max_attempts:
-            delay = int(ctx.config.get("retry_delay_seconds", 30))
+            delay = ctx.retry_delay
             profiles = [msgspec.to_builtins(p) for p in result.phases]
             parked = await self.db.execrows(Q["park_for_retry"], ctx.run_id,
                                             ctx.claimed.lease_token, float(delay), error, profiles)
@@ -383,20 +479,31 @@ class Dispatcher:
         return count
 
     async def stop(self, grace: float) -> None:
-        """Stop claiming; give running runs `grace` seconds, then kill their workers."""
-        self._stopping = True
-        self.wake()
+        """Stop claiming; give running runs the rest of the grace period, then requeue them.
+
+        A run still executing when the grace period ends has its worker killed; nothing of it
+        was published (publishing happens here, in the parent), so it returns to `pending` and
+        the next start runs it again. A run already publishing finishes normally.
+        """
+        self.drain(grace)
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-            for ctx in list(self._active.values()):
-                if ctx.worker is not None:
-                    ctx.worker.kill()
+            assert self._drain_deadline is not None  # noqa: S101 - set by drain()
+            remaining = max(0.0, self._drain_deadline - asyncio.get_running_loop().time())
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=remaining)
             if pending:
-                await asyncio.wait(pending, timeout=10)
+                self._void_active()
+                await asyncio.wait(pending, timeout=REQUEUE_WAIT_SECONDS)
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()
+
+    def _void_active(self) -> None:
+        for ctx in list(self._active.values()):
+            ctx.requeue = True
+            if ctx.worker is not None:
+                ctx.logs.write("warn", "server shutting down: grace period over, stopping the run")
+                ctx.worker.kill()

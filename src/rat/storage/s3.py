@@ -86,7 +86,10 @@ class S3Store:
     def delete_prefix(self, prefix: str) -> int:
         from minio.deleteobjects import DeleteObject
 
-        names = [DeleteObject(self.prefix + o.key) for o in self.list(prefix)]
+        # Raw listing, not `list()`: zero-byte "directory" markers (keys ending in "/", which
+        # S3 writers of the engine leave behind) must go too.
+        names = [DeleteObject(o.object_name) for o in self.client.list_objects(
+            self.bucket, prefix=self.prefix + prefix, recursive=True) if o.object_name]
         for err in self.client.remove_objects(self.bucket, names):
             raise OSError(f"cannot delete {err.name}: {err.message}")
         return len(names)

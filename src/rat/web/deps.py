@@ -13,7 +13,13 @@ from litestar import Request
 from rat.config import Settings
 from rat.core.errors import Invalid
 from rat.files.service import FilesService
+from rat.lineage.service import LineageService
+from rat.namespaces.service import NamespacesService
+from rat.pipelines.preview import PreviewService
+from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
+from rat.pipelines.versions import VersionsService
+from rat.quality.service import QualityService
 from rat.query.service import QueryService
 from rat.runs.service import RunsService
 from rat.tables.service import TablesService
@@ -29,7 +35,14 @@ class Services:
     files: FilesService
     tables: TablesService
     query: QueryService
+    namespaces: NamespacesService
+    lineage: LineageService
     readiness: Callable[[], Awaitable[dict[str, Any]]]
+    versions: VersionsService
+    preview: PreviewService
+    quality: QualityService
+    retention: RetentionService
+    metrics: Callable[[], Awaitable[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,1 @@
+"""Namespaces: the top-level containers of pipelines, tables and landing zones."""

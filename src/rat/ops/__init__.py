@@ -1,0 +1,1 @@
+"""Operations: telemetry reads, backup and restore, and the fence between backups and deletions."""

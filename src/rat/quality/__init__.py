@@ -1,0 +1,1 @@
+"""Quality tests of pipelines: definitions in files and config, results per run."""
