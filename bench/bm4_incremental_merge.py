@@ -5,8 +5,9 @@ Key (l_orderkey, l_linenumber). Two deltas of 60k rows: updates spread uniformly
 RAT: POST /runs to `success` of the merge run.
 Floor (a): a fresh DuckDB rewriting everything, `COPY ((target ANTI JOIN delta) UNION ALL delta)
 TO parquet` over the same target and delta files. Comparator (b): pyiceberg `table.upsert` of the
-uniform delta into the same 6M rows in a local SqlCatalog, in a subprocess capped at
-UPSERT_CAP_S (a capped run reports a lower bound).
+uniform delta into the same 6M rows in a local SqlCatalog, in a subprocess (bench/upsert_probe.py):
+in UPSERT_CHUNK-row calls, because one call with 60k keys crashes pyarrow; after UPSERT_CAP_S the
+total is extrapolated from the chunks done.
 Targets: <= 2x floor (ambitious 1x); >= 10x faster than upsert (ambitious 50x).
 Also: a 1M-row delta (500k updates, 500k inserts): worker peak RSS must stay under 500 MB.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ from bench.harness import ROOT, BenchContext, Result, Server, median
 
 KEYS = "l_orderkey, l_linenumber"
 INSERT_OFFSET = 100_000_000
-UPSERT_CAP_S = 600
+UPSERT_CAP_S = 300
+# One 60k-key upsert segfaults in pyarrow (the OR of key equalities); users upsert in chunks.
+UPSERT_CHUNK = 1000
 MEMORY_TARGET_MB = 500
 
 
@@ -90,25 +93,30 @@ class Setup:
         return wall, detail, memory.peak()
 
 
-def _upsert(delta_files: list[str], ctx: BenchContext) -> tuple[float, bool]:
-    """Seconds pyiceberg's upsert takes, capped at UPSERT_CAP_S; True when it finished."""
+def _upsert(delta_files: list[str], ctx: BenchContext) -> tuple[float, str]:
+    """pyiceberg upsert seconds (extrapolated when capped) and a note on how it was measured."""
     script = Path(__file__).with_name("upsert_probe.py")
     lineitem = str(ctx.tpch_parquet(1) / "lineitem.parquet")
-    proc = subprocess.Popen([sys.executable, str(script), lineitem, *delta_files], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(script), str(UPSERT_CHUNK), lineitem,
+                             *delta_files], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
         raise RuntimeError("upsert probe failed to load the table")
-    start = time.perf_counter()
+    progress: list[str] = []
+    reader = threading.Thread(target=lambda: progress.extend(proc.stdout or ()), daemon=True)
+    reader.start()
     try:
-        out, _ = proc.communicate(timeout=UPSERT_CAP_S)
+        proc.wait(timeout=UPSERT_CAP_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        return time.perf_counter() - start, False
-    if proc.returncode:
-        raise RuntimeError("upsert probe failed")
-    return float(out.strip().splitlines()[-1]), True
+    reader.join()
+    if not progress:
+        raise RuntimeError(f"upsert probe made no progress (exit {proc.returncode})")
+    done, total, seconds = progress[-1].split()
+    estimate = float(seconds) * int(total) / int(done)
+    how = "measured" if done == total else f"extrapolated from {done}/{total} chunks"
+    return estimate, f"{how}, {UPSERT_CHUNK}-row upserts"
 
 
 def run(ctx: BenchContext) -> list[Result]:
@@ -128,11 +136,11 @@ def run(ctx: BenchContext) -> list[Result]:
         table, _files = setup.target("1M")
         wall, _detail, peak = setup.merge(table, "1M")
         # Inside the block: the delta files live in the server's data directory.
-        upsert, finished = _upsert(deltas["uniform"], ctx)
+        upsert, how = _upsert(deltas["uniform"], ctx)
     uniform = results[0].value
-    results.append(Result("BM4", "pyiceberg upsert / RAT (uniform 60k)", upsert / uniform, "x",
-                          note=f"(upsert {'' if finished else '> '}{upsert:.0f} s; "
-                               "target >= 10x, ambitious >= 50x)"))
+    # Ratio = RAT / upsert: "10x faster" is a target of 0.1, "50x" an ambitious 0.02.
+    results.append(Result("BM4", "uniform 60k merge vs pyiceberg upsert", uniform, "s",
+                          floor=upsert, target=0.1, ambitious=0.02, note=f"(upsert: {how})"))
     results.append(Result("BM4", "1M-row merge: worker peak RSS", peak / 2**20, "MB",
                           target=MEMORY_TARGET_MB, note=f"(merge took {wall:.1f} s)"))
     return results
