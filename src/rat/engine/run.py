@@ -294,6 +294,7 @@ class Attempt:
             meta.update(rows_written=0, rows_deleted=0, files_added=0, files_removed=0,
                         files_rewritten=0)
             return
+        start = time.perf_counter()
         stage = self._stage(con, config, strategy)
         ctx = WriteContext(con=con, config=config, stage=stage, table=self._staged_table(stage),
                            batch=self._batch, run_id=self.spec.run_id,
@@ -302,7 +303,12 @@ class Attempt:
         if drift:
             self.host.log("warn", drift)
             self.result.warnings.append(drift)
-        self._commit(stage, strategy.plan(ctx), config, meta)
+        staged = time.perf_counter()
+        plan = strategy.plan(ctx)
+        planned = time.perf_counter()
+        self._commit(stage, plan, config, meta)
+        meta.update(stage_ms=int((staged - start) * 1000), plan_ms=int((planned - staged) * 1000),
+                    commit_ms=int((time.perf_counter() - planned) * 1000))
 
     def _commit(self, stage: StageState, plan: WritePlan, config: PipelineConfig,
                 meta: dict[str, Any]) -> None:
