@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -28,8 +29,11 @@ from rat.db.embedded import EmbeddedPostgres
 from rat.db.migrate import apply_migrations
 from rat.engine.catalog import CatalogSpec, IcebergTables
 from rat.files.service import FilesService
+from rat.landing.archive import Archiver
+from rat.landing.service import LandingService
 from rat.lineage.service import LineageService
 from rat.namespaces.service import NamespacesService
+from rat.ops.fence import deletion_window
 from rat.pipelines.preview import PreviewService
 from rat.pipelines.retention import RetentionService
 from rat.pipelines.service import PipelinesService
@@ -37,11 +41,16 @@ from rat.pipelines.versions import VersionsService
 from rat.plugins.host import RUNNER_ENV, FatalPluginError, PluginHost
 from rat.quality.service import QualityService
 from rat.query.service import QueryService
+from rat.retention.reaper import Reaper
+from rat.retention.service import RetentionSettings
 from rat.runs.service import RunsService
 from rat.runtime.dispatcher import Dispatcher
 from rat.runtime.leader import Leader
 from rat.runtime.telemetry import Telemetry
 from rat.runtime.workers import WorkerPool
+from rat.schedules.firing import TriggerFiring
+from rat.schedules.service import SchedulesService
+from rat.schedules.triggers import TriggersService
 from rat.storage.base import ObjectStore, Storage
 from rat.storage.local import LocalStore
 from rat.storage.s3 import S3Store
@@ -49,6 +58,7 @@ from rat.tables.service import TableRegistry, TablesService
 from rat.web.access import build_control, guard
 from rat.web.api import files as api_files
 from rat.web.api import health as api_health
+from rat.web.api import landing as api_landing
 from rat.web.api import lineage as api_lineage
 from rat.web.api import metrics as api_metrics
 from rat.web.api import namespaces as api_namespaces
@@ -57,8 +67,11 @@ from rat.web.api import platform as api_platform
 from rat.web.api import publish as api_publish
 from rat.web.api import quality as api_quality
 from rat.web.api import query as api_query
+from rat.web.api import retention as api_retention
 from rat.web.api import runs as api_runs
+from rat.web.api import schedules as api_schedules
 from rat.web.api import tables as api_tables
+from rat.web.api import triggers as api_triggers
 from rat.web.deps import Services
 from rat.web.errors import HANDLERS
 from rat.web.middleware import install_edge
@@ -162,6 +175,7 @@ class Runtime:
         await self.dispatcher.start()
         self.leader = Leader(dsn, enabled=self.settings.scheduler_enabled)
         self.leader.add("lease_monitor", lambda: LEASE_MONITOR_SECONDS, self.dispatcher.reconcile)
+        self._automation_duties(self.leader, self.services)
         await self.leader.start()
         dispatcher = self.dispatcher
         self.telemetry = Telemetry(self.metrics, db=self.db, pools=[self.run_pool, self.query_pool],
@@ -186,6 +200,8 @@ class Runtime:
             warehouse_key=None if self.settings.catalog_warehouse else "_warehouse",
             enabled="namespaces" in self.plugins.capabilities)
         lineage = LineageService(db, self.storage, registry, events)
+        landing = LandingService(db, self.storage, self.spec, pipelines, events)
+        retention_settings = RetentionSettings(db)
         return Services(settings=self.settings, pipelines=pipelines, runs=runs,
                         files=FilesService(db, self.storage, pipelines, events),
                         tables=TablesService(db, registry, query), query=query,
@@ -194,13 +210,37 @@ class Runtime:
                                                  lineage),
                         preview=preview,
                         quality=QualityService(db, self.storage, pipelines, preview, events),
-                        retention=RetentionService(db, pipelines))
+                        retention=RetentionService(db, pipelines), landing=landing,
+                        schedules=SchedulesService(
+                            db, pipelines, runs, events, poke=self._poke,
+                            tick_seconds=self.settings.scheduler_tick_seconds),
+                        triggers=TriggersService(db, pipelines, landing),
+                        firing=TriggerFiring(db, pipelines, runs, events),
+                        retention_settings=retention_settings,
+                        reaper=Reaper(db=db, storage=self.storage, tables=tables,
+                                      retention=retention_settings, events=events,
+                                      archiver=Archiver(db, self.storage, pipelines),
+                                      deletion_window=functools.partial(deletion_window, db)))
+
+    def _poke(self) -> None:
+        if self.leader is not None:
+            self.leader.poke()
+
+    def _automation_duties(self, leader: Leader, svc: Services) -> None:
+        """Landing hooks, run-completion subscribers and the scheduler/trigger/reaper duties."""
+        svc.landing.on_file_added.append(svc.firing.on_file_added)
+        self.events.subscribe(svc.firing.on_run_completed, ("run_completed",))
+        self.events.subscribe(svc.reaper.archiver.on_run_completed, ("run_completed",))
+        tick = float(self.settings.scheduler_tick_seconds)
+        leader.add("scheduler", svc.schedules.interval, svc.schedules.tick)
+        leader.add("triggers", lambda: tick, svc.firing.tick)
+        leader.add("reaper", svc.reaper.interval, svc.reaper.duty)
 
     def _dispatcher(self, db: Database, tables: IcebergTables, svc: Services) -> Dispatcher:
         dispatcher = Dispatcher(settings=self.settings, db=db, pipelines=svc.pipelines,
                                 tables=tables, pool=self.run_pool, events=self.events,
                                 storage_spec=self.spec, warehouse=self.warehouse,
-                                landing=self.landing_files)
+                                landing=svc.landing.unprocessed_uris)
         svc.runs.on_cancel.append(dispatcher.cancel)
         dispatcher.result_handlers.append(
             lambda ctx, result: svc.quality.record(ctx.run_id, ctx.pipeline, result.quality))
@@ -213,11 +253,6 @@ class Runtime:
 
         self.events.subscribe(cancel_deleted, ("pipeline_deleted",))
         return dispatcher
-
-    async def landing_files(self, namespace: str, zone: str) -> list[str]:
-        prefix = f"{namespace}/landing/{zone}/"
-        return [self.spec.uri(o.key) for o in await self.storage.list(prefix, recursive=False)
-                if "/" not in o.key[len(prefix):]]
 
     async def readiness(self) -> dict[str, Any]:
         async def postgres() -> None:
@@ -256,10 +291,14 @@ class Runtime:
         await self.plugins.stop()
         if self.leader is not None:
             await self.leader.stop()
+        if self.services is not None:
+            await self.services.reaper.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop(grace)
         await asyncio.gather(self.run_pool.stop(), self.query_pool.stop(),
                              self.preview_pool.stop())
+        if self.services is not None:
+            await self.services.reaper.archiver.drain()
         if self.db is not None:
             await self.db.close()
         if self.embedded is not None:
@@ -279,7 +318,8 @@ async def _probe(fn: Callable[[], Awaitable[None]]) -> dict[str, str]:
 def api_router() -> Router:
     handlers = [*api_platform.ROUTES, *api_pipelines.ROUTES, *api_files.ROUTES, *api_runs.ROUTES,
                 *api_query.ROUTES, *api_tables.ROUTES, *api_publish.ROUTES, *api_quality.ROUTES,
-                *api_namespaces.ROUTES, *api_lineage.ROUTES]
+                *api_namespaces.ROUTES, *api_lineage.ROUTES, *api_landing.ROUTES,
+                *api_schedules.ROUTES, *api_triggers.ROUTES, *api_retention.ROUTES]
     return Router(path="/api/v1", route_handlers=handlers)
 
 

@@ -38,6 +38,10 @@ class TableGone(Exception):
     """The table does not exist in the catalog."""
 
 
+class SchemaConflict(Exception):
+    """The batch changes a column's type in a way only full_refresh may apply."""
+
+
 class ConcurrentChange(Exception):
     """Main moved after the run's branch was created; RAT never merges."""
 
@@ -123,6 +127,24 @@ def _transform(name: str) -> Any:
             "year": YearTransform(), "hour": HourTransform()}[name]
 
 
+def _partition_field(schema: Any, entry: dict[str, str], field_id: int) -> Any:
+    """One `partition_by` entry as a partition field; a bad column or transform fails clearly."""
+    from pyiceberg.partitioning import PartitionField
+
+    column, name = entry["column"], entry["transform"]
+    try:
+        source = schema.find_field(column)
+    except ValueError:
+        raise SchemaConflict(f"partition_by column {column!r} is not a column of the result") \
+            from None
+    transform = _transform(name)
+    if not transform.can_transform(source.field_type):
+        raise SchemaConflict(f"partition_by: transform {name} cannot apply to column {column!r} "
+                             f"of type {duck_type(source.field_type)}")
+    return PartitionField(source_id=source.field_id, field_id=field_id, transform=transform,
+                          name=f"{column}_{name}")
+
+
 class IcebergTables:
     """The catalog as RAT uses it. Safe to call from several threads."""
 
@@ -177,15 +199,14 @@ class IcebergTables:
 
     def _create(self, req: StageRequest, arrow_schema: Any) -> Table:
         from pyiceberg.catalog import Catalog
-        from pyiceberg.partitioning import PartitionField, PartitionSpec
+        from pyiceberg.partitioning import PartitionSpec
+        from pyiceberg.schema import assign_fresh_schema_ids
 
         ns, layer, _name = ident_tuple(req.ident)
         self._ensure_namespace(ns, layer)
-        schema = Catalog._convert_schema_if_needed(arrow_schema, 2)
-        fields = [PartitionField(source_id=schema.find_field(p["column"]).field_id,
-                                 field_id=1000 + i, transform=_transform(p["transform"]),
-                                 name=f"{p['column']}_{p['transform']}")
-                  for i, p in enumerate(req.partition_by)]
+        # Arrow-converted schemas carry id -1 everywhere; partition fields need real source ids.
+        schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(arrow_schema, 2))
+        fields = [_partition_field(schema, p, 1000 + i) for i, p in enumerate(req.partition_by)]
         return self.catalog.create_table(
             ident_tuple(req.ident), schema=schema, location=self.location(req.ident),
             partition_spec=PartitionSpec(*fields), properties=req.table_properties)
@@ -224,11 +245,36 @@ class IcebergTables:
                           snapshot_id=base.snapshot_id, created=created)
 
     def _evolve(self, table: Table, schema: Any, *, replace: bool) -> Table:
-        """Add new columns and safe widenings; with `replace`, also drop and retype (full_refresh)."""
+        """Bring T's schema to the batch's: exactly (full_refresh) or by adding and widening."""
+        if replace:
+            return self._replace_schema(table, schema)
         current = {f.name: f.field_type for f in table.schema().fields}
-        drop = [n for n in current if n not in schema.names] if replace else []
-        retype = [n for n in schema.names if replace and n in current
-                  and not _compatible(current[n], schema.field(n).type)]
+        added, widened = [], []
+        for name in schema.names:
+            incoming = _iceberg_type(schema.field(name).type)
+            if name not in current:
+                added.append((name, incoming))
+            elif _widens(current[name], incoming):
+                widened.append((name, incoming))
+            elif duck_type(incoming) != duck_type(current[name]) and \
+                    not _widens(incoming, current[name]):
+                raise SchemaConflict(f"column {name} changed type {duck_type(current[name])} → "
+                                     f"{duck_type(incoming)}; use full_refresh")
+        if not added and not widened:
+            return table
+        with table.update_schema() as upd:
+            for name, field_type in added:
+                upd.add_column(name, field_type)
+            for name, field_type in widened:
+                upd.update_column(name, field_type=field_type)
+        return self._require(".".join(table.name()))
+
+    def _replace_schema(self, table: Table, schema: Any) -> Table:
+        """Make T's schema exactly the batch's: drop, retype and add in one commit."""
+        current = {f.name: f.field_type for f in table.schema().fields}
+        drop = [n for n in current if n not in schema.names]
+        retype = [n for n in schema.names
+                  if n in current and not _compatible(current[n], schema.field(n).type)]
         changed = drop or retype or any(
             n not in current or _iceberg_type(schema.field(n).type) != current[n]
             for n in schema.names)
@@ -461,14 +507,31 @@ def _compatible(field_type: Any, arrow_type: Any) -> bool:
     return True
 
 
+def _widens(old: Any, new: Any) -> bool:
+    """`new` is a safe widening of `old`: int→bigint, float→double, decimal precision up."""
+    from pyiceberg.types import DecimalType, DoubleType, FloatType, IntegerType, LongType
+
+    if isinstance(old, IntegerType):
+        return isinstance(new, LongType)
+    if isinstance(old, FloatType):
+        return isinstance(new, DoubleType)
+    if isinstance(old, DecimalType) and isinstance(new, DecimalType):
+        return new.scale == old.scale and new.precision > old.precision
+    return False
+
+
+def partition_spec(table: Any) -> list[dict[str, str]]:
+    """The table's partition fields as `partition_by` entries ({column, transform})."""
+    schema = table.schema()
+    return [{"column": schema.find_field(f.source_id).name,
+             "transform": str(f.transform).split("[")[0].lower()} for f in table.spec().fields]
+
+
 def summarize(table: Table) -> TableSummary:
     ns, layer, name = (str(p) for p in table.name())
     snap = table.current_snapshot()
     summary = snap.summary if snap is not None and snap.summary is not None else None
-    spec = table.spec()
     schema = table.schema()
-    partition_by = [{"column": schema.find_field(f.source_id).name,
-                     "transform": str(f.transform).split("[")[0].lower()} for f in spec.fields]
     return TableSummary(
         namespace=ns, layer=layer, name=name, metadata_location=table.metadata_location,
         snapshot_id=snap.snapshot_id if snap else None,
@@ -477,7 +540,7 @@ def summarize(table: Table) -> TableSummary:
         last_updated_ms=snap.timestamp_ms if snap else None,
         published=is_published(table),
         columns=[(f.name, duck_type(f.field_type)) for f in schema.fields],
-        partition_by=partition_by,
+        partition_by=partition_spec(table),
         pipeline_id=table.properties.get("rat.pipeline_id"))
 
 

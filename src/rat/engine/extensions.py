@@ -9,7 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from rat.core.specs import RunSpec
+
+
+class HookContext(msgspec.Struct, kw_only=True):
+    """What a run hook sees: the phase and the run's identity."""
+
+    phase: str
+    run_id: str
+    namespace: str
+    layer: str
+    name: str
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 JINJA_HELPERS: dict[str, Callable[..., Any]] = {}
 HOOKS: dict[str, list[Callable[[Any], None]]] = {}
@@ -21,8 +34,6 @@ def run_hooks(phase: str, spec: RunSpec, metadata: dict[str, Any]) -> None:
     hooks = HOOKS.get(phase)
     if not hooks:
         return
-    from rat.plugins.protocols import HookContext
-
     ctx = HookContext(phase=phase, run_id=spec.run_id, namespace=spec.namespace,
                       layer=spec.layer, name=spec.name, metadata=metadata)
     for hook in hooks:

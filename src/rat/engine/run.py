@@ -24,12 +24,22 @@ from rat.core.specs import (
     TableState,
 )
 from rat.engine import duck, extensions, quality
+from rat.engine.batch import Batch, remove_batch_files
 from rat.engine.catalog import io_properties
 from rat.engine.config import STRATEGY_KEYS, PipelineConfig, build_config, strip_annotations
 from rat.engine.pyexec import PyGlobals, PythonError, check_source, run_pipeline
 from rat.engine.render import CompileError, RenderContext, render
 from rat.engine.sqlcheck import single_select
-from rat.engine.write import BATCH, STRATEGIES, WriteContext, WriteError, iceberg_safe_select
+from rat.engine.strategies import STRATEGIES
+from rat.engine.write import (
+    BATCH,
+    Strategy,
+    WriteContext,
+    WriteError,
+    WritePlan,
+    iceberg_safe_select,
+    partition_warning,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -181,6 +191,8 @@ class Compiled(msgspec.Struct, kw_only=True):
 class Attempt:
     """Runs the phases of one attempt, collecting profiles and the result."""
 
+    _batch: Batch  # set when the batch is materialized (execute phase)
+
     def __init__(self, spec: RunSpec, host: RunHost) -> None:
         self.spec = spec
         self.host = host
@@ -210,6 +222,7 @@ class Attempt:
             self.result.error = describe_error(exc)
         finally:
             con.close()
+            remove_batch_files(self.spec.limits.scratch_dir)
             self.result.phases = self.phases.profiles
             self.result.landing_files = self.resolver.landing
         return self.result
@@ -268,32 +281,38 @@ class Attempt:
 
     def _materialize(self, con: duckdb.DuckDBPyConnection, sql: str) -> int:
         safe_sql, _names = iceberg_safe_select(con, sql)
-        con.execute(f"CREATE TEMP TABLE {BATCH} AS {safe_sql}")
-        row = con.execute(f"SELECT count(*) FROM {BATCH}").fetchone()
-        return int(row[0]) if row else 0
+        self._batch = Batch(con, self.spec.limits.scratch_dir)
+        return self._batch.store(safe_sql)
 
     def _write(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig, rows: int,
                meta: dict[str, Any]) -> None:
-        from pyiceberg.table import StaticTable
-
         strategy = STRATEGIES[config.merge_strategy]()
-        if rows == 0 and config.merge_strategy != "full_refresh":
+        strategy.check(con, config)
+        if rows == 0 and not strategy.writes_empty:
             self.host.log("info", "no rows: nothing to write")
-            meta.update(rows_written=0, files_added=0, files_removed=0)
+            self.result.warnings.extend(strategy.empty_warnings(config))
+            meta.update(rows_written=0, rows_deleted=0, files_added=0, files_removed=0,
+                        files_rewritten=0)
             return
-        arrow_schema = con.execute(f"SELECT * FROM {BATCH} LIMIT 0").to_arrow_table().schema
-        stage = self.host.prepare_stage(StageRequest(
-            ident=self.resolver.ident, run_id=self.spec.run_id,
-            arrow_schema=arrow_schema.serialize().to_pybytes(),
-            partition_by=[{"column": p.column, "transform": p.transform}
-                          for p in config.partition_by],
-            replace_schema=strategy.replace_schema, table_properties={}))
-        table = StaticTable.from_metadata(stage.metadata_location,
-                                          properties=io_properties(self.spec.storage))
-        ctx = WriteContext(con=con, config=config, stage=stage, table=table,
-                           run_id=self.spec.run_id, run_started_at=self.spec.run_started_at,
-                           log=self.host.log)
+        start = time.perf_counter()
+        stage = self._stage(con, config, strategy)
+        ctx = WriteContext(con=con, config=config, stage=stage, table=self._staged_table(stage),
+                           batch=self._batch, run_id=self.spec.run_id,
+                           run_started_at=self.spec.run_started_at, log=self.host.log)
+        drift = None if stage.created else partition_warning(ctx.table, config)
+        if drift:
+            self.host.log("warn", drift)
+            self.result.warnings.append(drift)
+        staged = time.perf_counter()
         plan = strategy.plan(ctx)
+        planned = time.perf_counter()
+        self._commit(stage, plan, config, meta)
+        meta.update(stage_ms=int((staged - start) * 1000), plan_ms=int((planned - staged) * 1000),
+                    commit_ms=int((time.perf_counter() - planned) * 1000))
+
+    def _commit(self, stage: StageState, plan: WritePlan, config: PipelineConfig,
+                meta: dict[str, Any]) -> None:
+        """Commit the plan as one snapshot on the run's branch; record its counts."""
         self.result.stage = self.host.commit_stage(CommitRequest(
             ident=self.resolver.ident, branch=stage.branch, removed_files=plan.removed_files,
             added_files=plan.added_files, properties=self._snapshot_properties(config)))
@@ -302,9 +321,31 @@ class Attempt:
         self.result.warnings.extend(plan.warnings)
         meta.update(rows_written=plan.rows_written, rows_deleted=plan.rows_deleted,
                     files_added=len(plan.added_files), files_removed=len(plan.removed_files),
-                    files_rewritten=plan.files_rewritten)
-        self.host.log("info", f"staged {plan.rows_written} rows in {len(plan.added_files)} files "
-                              f"(removed {len(plan.removed_files)} files)")
+                    files_rewritten=plan.files_rewritten, **plan.counters)
+        self.host.log("info", f"staged {plan.rows_written} new rows in {len(plan.added_files)} "
+                              f"files (deleted {plan.rows_deleted} rows, removed "
+                              f"{len(plan.removed_files)} files)")
+
+    def _stage(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig,
+               strategy: Strategy) -> StageState:
+        """Create or evolve the table and open the run's branch."""
+        arrow_schema = con.execute(f"SELECT * FROM {BATCH} LIMIT 0").to_arrow_table().schema
+        stage = self.host.prepare_stage(StageRequest(
+            ident=self.resolver.ident, run_id=self.spec.run_id,
+            arrow_schema=strategy.table_schema(arrow_schema, config).serialize().to_pybytes(),
+            partition_by=[{"column": p.column, "transform": p.transform}
+                          for p in config.partition_by],
+            replace_schema=strategy.replace_schema, table_properties={}))
+        # Known before anything is committed, so a failed write still drops the branch and
+        # puts back the pre-run schema.
+        self.result.stage = stage
+        return stage
+
+    def _staged_table(self, stage: StageState) -> Any:
+        from pyiceberg.table import StaticTable
+
+        return StaticTable.from_metadata(stage.metadata_location,
+                                         properties=io_properties(self.spec.storage))
 
     def _snapshot_properties(self, config: PipelineConfig) -> dict[str, str]:
         return {"rat.run_id": self.spec.run_id,

@@ -1,29 +1,38 @@
 """The staged write: normalise the batch for Iceberg, write field-id'd parquet, plan file changes.
 
-A merge strategy turns the batch R (a DuckDB relation) and the staged table T into a `WritePlan`:
-data files to remove and parquet files it wrote. The host commits the plan as one snapshot on the
-run's branch. Strategies never rewrite files that hold no affected rows.
+A merge strategy turns the batch R (the DuckDB view BATCH, see rat.engine.batch) and the staged
+table T into a `WritePlan`: data files to remove and parquet files it wrote. The host commits the
+plan as one snapshot on the run's branch. Strategies never rewrite files that hold no affected
+rows; the key- and partition-based ones live in rat.engine.strategies, file pruning in
+rat.engine.prune.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import msgspec
 
 from rat.core.specs import StageState
+from rat.engine.batch import BATCH as BATCH  # re-exported: where every strategy reads R
+from rat.engine.batch import Batch, batch_types, describe
+from rat.engine.catalog import duck_type, partition_spec
 from rat.engine.config import BUILTIN_STRATEGIES, STRATEGY_KEYS, PipelineConfig
 from rat.engine.duck import quote_ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
+    from pyiceberg.manifest import DataFile
     from pyiceberg.table import StaticTable
 
-BATCH = "__rat_batch"
-TARGET_FILE_BYTES = 256 * 1024 * 1024
+# Unpartitioned writes roll over to a new file at this size, so a later merge that touches a few
+# keys rewrites a few files instead of the whole table.
+TARGET_FILE_BYTES = 128 * 1024 * 1024
+_PART = "__rat_part"
 # DuckDB types Iceberg cannot store, mapped to the closest type it can.
 _CASTS = {
     "TINYINT": "INTEGER", "SMALLINT": "INTEGER", "UTINYINT": "INTEGER", "USMALLINT": "INTEGER",
@@ -44,16 +53,25 @@ class WritePlan(msgspec.Struct, kw_only=True):
     rows_written: int = 0
     rows_deleted: int = 0
     files_rewritten: int = 0
+    # Strategy-specific counters for the write phase profile (e.g. scd2's rows_closed).
+    counters: dict[str, int] = msgspec.field(default_factory=dict)
     warnings: list[str] = msgspec.field(default_factory=list)
 
 
+def key_match(left: str, right: str, keys: Iterable[str]) -> str:
+    """Null-safe equality of `keys` between two relation aliases."""
+    return " AND ".join(f"{left}.{quote_ident(k)} IS NOT DISTINCT FROM {right}.{quote_ident(k)}"
+                        for k in keys)
+
+
 class WriteContext:
-    """Everything a strategy needs: the batch, the staged table, and a parquet writer."""
+    """Everything a strategy needs: the batch, the staged table, a reader and a parquet writer."""
 
     def __init__(self, *, con: duckdb.DuckDBPyConnection, config: PipelineConfig,
-                 stage: StageState, table: StaticTable, run_id: str, run_started_at: str,
-                 log: Callable[[str, str], None]) -> None:
+                 stage: StageState, table: StaticTable, batch: Batch, run_id: str,
+                 run_started_at: str, log: Callable[[str, str], None]) -> None:
         self.con = con
+        self.batch = batch
         self.config = config
         self.stage = stage
         self.table = table
@@ -61,68 +79,151 @@ class WriteContext:
         self.run_started_at = run_started_at
         self.log = log
         self._files = 0
+        self._base: list[DataFile] | None = None
+        self._batch: dict[str, str] | None = None
 
     @property
     def data_dir(self) -> str:
         return self.table.location().rstrip("/") + "/data"
 
-    def base_files(self) -> list[Any]:
-        """Data files (pyiceberg DataFile) of the staged base snapshot."""
-        snap_id = self.stage.base_snapshot_id
-        if snap_id is None:
-            return []
-        return [task.file for task in self.table.scan(snapshot_id=snap_id).plan_files()]
+    def base_files(self) -> list[DataFile]:
+        """Live data files of the staged base snapshot (read from the manifests once)."""
+        if self._base is None:
+            snap = self.table.snapshot_by_id(self.stage.base_snapshot_id) \
+                if self.stage.base_snapshot_id is not None else None
+            io = self.table.io
+            self._base = [] if snap is None else [
+                entry.data_file for manifest in snap.manifests(io)
+                for entry in manifest.fetch_manifest_entry(io, discard_deleted=True)]
+        return self._base
 
-    def target_scan(self, files: list[str] | None = None) -> str:
-        """A table expression over T at the base snapshot (optionally only some files)."""
-        if files is not None:
-            if not files:
-                return "(SELECT * FROM " + self.batch_empty_like_target() + ")"
-            return "read_parquet([" + ", ".join(sql_str(f) for f in files) + "])"
-        return (f"iceberg_scan({sql_str(self.stage.metadata_location)}, "
-                f"snapshot_from_id={self.stage.base_snapshot_id})")
+    def batch_types(self) -> dict[str, str]:
+        if self._batch is None:
+            self._batch = batch_types(self.con)
+        return self._batch
 
-    def batch_empty_like_target(self) -> str:
-        return (f"iceberg_scan({sql_str(self.stage.metadata_location)}, "
-                f"snapshot_from_id={self.stage.base_snapshot_id}) LIMIT 0")
+    def target_columns(self) -> list[str]:
+        return [f.name for f in self.table.schema().fields]
+
+    def scan(self, paths: list[str], *, filename: bool = False) -> str:
+        """A table expression over some data files of T, in T's current schema.
+
+        Columns added after a file was written read as NULL; widened columns read widened.
+        Files are matched by column name: RAT never renames, and a full_refresh that drops or
+        retypes a column replaces every file. (read_parquet's field-id `schema=` option is not
+        used: with it, DuckDB 1.5 reads every column and holds ~1 GB for a 6M-row key join.)
+        """
+        files = ", ".join(sql_str(p) for p in paths)
+        raw = (f"read_parquet([{files}], union_by_name=true, hive_partitioning=false"
+               f"{', filename=true' if filename else ''})")
+        present = describe(self.con, raw)
+        parts = []
+        for field in self.table.schema().fields:
+            col, target = quote_ident(field.name), duck_type(field.field_type)
+            if field.name not in present:
+                parts.append(f"CAST(NULL AS {target}) AS {col}")
+            elif present[field.name] != target:
+                parts.append(f"CAST({col} AS {target}) AS {col}")
+            else:
+                parts.append(col)
+        if filename:
+            parts.append("filename")
+        return f"(SELECT {', '.join(parts)} FROM {raw})"
+
+    def projection(self, alias: str, extra: dict[str, str] | None = None) -> str:
+        """T's columns in T's order from batch alias `alias`: cast to T's types, missing as NULL.
+
+        `extra` maps a column to an SQL expression that replaces it (e.g. scd2 validity columns).
+        """
+        batch = self.batch_types()
+        parts = []
+        for field in self.table.schema().fields:
+            name, target = field.name, duck_type(field.field_type)
+            col = quote_ident(name)
+            if extra and name in extra:
+                parts.append(f"CAST({extra[name]} AS {target}) AS {col}")
+            elif name not in batch:
+                parts.append(f"CAST(NULL AS {target}) AS {col}")
+            elif batch[name] != target:
+                parts.append(f"CAST({alias}.{col} AS {target}) AS {col}")
+            else:
+                parts.append(f"{alias}.{col}")
+        return ", ".join(parts)
+
+    def batch_select(self, extra: dict[str, str] | None = None) -> str:
+        """SELECT of the whole batch in T's shape."""
+        return f"SELECT {self.projection('b', extra)} FROM {BATCH} b"
 
     def write(self, select_sql: str) -> tuple[list[str], int]:
-        """COPY `select_sql` to new parquet data files carrying the table's field ids.
+        """COPY `select_sql` (T's columns) to new parquet data files carrying T's field ids.
 
-        Returns the written paths (empty when the query yields no rows) and the row count.
+        Partitioned tables get exactly one file per partition value, because the catalog infers
+        a file's partition from its column statistics. Returns the paths (empty when the query
+        yields no rows) and the row count.
         """
         self._files += 1
         if "://" not in self.data_dir:
             Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         stem = f"{self.run_id.replace('-', '')}-{uuid.uuid4().hex[:8]}-{self._files:04d}"
-        target = f"{self.data_dir}/{stem}.parquet"
+        target = f"{self.data_dir}/{stem}"
         ids = field_ids_clause(self.table.schema())
+        part = self._partition_key()
+        if part:
+            select_sql = f"SELECT *, {part} AS {_PART} FROM ({select_sql})"
+            layout = f"PARTITION_BY ({_PART})"
+        else:
+            layout = f"FILE_SIZE_BYTES {TARGET_FILE_BYTES}"
         rows, paths = self.con.execute(
             f"COPY ({select_sql}) TO {sql_str(target)} (FORMAT parquet, COMPRESSION zstd, "
-            f"RETURN_FILES true, FIELD_IDS {ids})").fetchone() or (0, [])
+            f"{layout}, RETURN_FILES true, FIELD_IDS {ids})").fetchone() or (0, [])
         if not rows:
             _remove_quietly(paths)
             return [], 0
         return list(paths), int(rows)
 
-    def target_columns(self) -> list[str]:
-        return [f.name for f in self.table.schema().fields]
+    def _partition_key(self) -> str | None:
+        """One grouping value per Iceberg partition (hashed: directory names stay short and safe).
 
-    def batch_select(self, extra: dict[str, str] | None = None) -> str:
-        """SELECT of the batch in the table's column order; missing columns as NULL."""
-        batch_cols = set(self.batch_columns())
-        parts = []
-        for name in self.target_columns():
-            if extra and name in extra:
-                parts.append(f"{extra[name]} AS {quote_ident(name)}")
-            elif name in batch_cols:
-                parts.append(quote_ident(name))
-            else:
-                parts.append(f"NULL AS {quote_ident(name)}")
-        return "SELECT " + ", ".join(parts) + f" FROM {BATCH}"
+        A hash collision between two partitions would make the commit fail (never mix data).
+        """
+        spec = self.table.spec()
+        if not spec.fields:
+            return None
+        schema = self.table.schema()
+        exprs = []
+        for pf in spec.fields:
+            source = schema.find_field(pf.source_id)
+            transform = str(pf.transform).split("[")[0].lower()
+            exprs.append(_transform_expr(quote_ident(source.name), str(source.field_type),
+                                         transform))
+        return f"hash({', '.join(exprs)})"
 
-    def batch_columns(self) -> list[str]:
-        return [str(r[0]) for r in self.con.execute(f"DESCRIBE {BATCH}").fetchall()]
+
+def partition_warning(table: Any, config: PipelineConfig) -> str | None:
+    """partition_by applies at table creation only; say so when the config has moved on."""
+    current = partition_spec(table)
+    wanted = [{"column": p.column, "transform": p.transform} for p in config.partition_by]
+    if current == wanted:
+        return None
+
+    def show(spec: list[dict[str, str]]) -> str:
+        return ", ".join(f"{p['transform']}({p['column']})" for p in spec) or "unpartitioned"
+
+    return (f"partition_by ({show(wanted)}) is applied only when the table is created; "
+            f"the table stays {show(current)} until a rebuild")
+
+
+def _transform_expr(col: str, iceberg_type: str, transform: str) -> str:
+    """DuckDB expression grouping rows exactly like the Iceberg transform (UTC calendar)."""
+    if transform == "identity":
+        return col
+    if iceberg_type == "date":
+        base = f"CAST({col} AS TIMESTAMP)"
+    elif iceberg_type.startswith("timestamptz"):
+        base = f"make_timestamp(epoch_us({col}))"
+    else:
+        base = col
+    return f"date_trunc('{transform}', {base})"
 
 
 def _remove_quietly(paths: list[str]) -> None:
@@ -168,52 +269,91 @@ def iceberg_safe_select(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, 
 
 
 class MergeStrategy(Protocol):
-    """A merge strategy. `required` keys are validated at publish and at run start."""
+    """The plugin contract (docs/plugins.md); `Strategy` adds optional hooks with defaults."""
 
     name: ClassVar[str]
     required: ClassVar[tuple[str, ...]]
     replace_schema: ClassVar[bool]
 
     def plan(self, ctx: WriteContext) -> WritePlan:
-        """Write new files for the batch in BATCH and list the base files to remove."""
+        """Write new files for the batch and list the base files to remove."""
 
 
-class FullRefresh:
+class Strategy:
+    """A merge strategy. `required` config keys are validated at publish and at run start.
+
+    `check` runs before the table is touched (a bad batch never stages anything); `plan` writes
+    new files for the batch and lists the base files to remove.
+    """
+
+    name: ClassVar[str]
+    required: ClassVar[tuple[str, ...]] = ()
+    # True: T's schema becomes exactly R's (full_refresh). False: add columns, widen safely.
+    replace_schema: ClassVar[bool] = False
+    # True: a zero-row batch still commits (full_refresh empties the table).
+    writes_empty: ClassVar[bool] = False
+
+    def check(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> None:
+        """Refuse a batch this strategy cannot apply (raise WriteError)."""
+
+    def table_schema(self, schema: pa.Schema, config: PipelineConfig) -> pa.Schema:
+        """The table schema to create or evolve to, given the batch's schema."""
+        return schema
+
+    def empty_warnings(self, config: PipelineConfig) -> list[str]:
+        """Warnings for a zero-row batch that this strategy skips."""
+        return []
+
+    def plan(self, ctx: WriteContext) -> WritePlan:
+        raise NotImplementedError
+
+
+def require_columns(con: duckdb.DuckDBPyConnection, columns: Iterable[str], setting: str) -> None:
+    """A key/partition column missing from the result fails the run, naming the column."""
+    present = batch_types(con)
+    for column in columns:
+        if column not in present:
+            raise WriteError(f"{setting} column {column!r} is not a column of the result")
+
+
+class FullRefresh(Strategy):
     """Replace the whole table with R. Zero rows leave an empty table."""
 
     name = "full_refresh"
-    required: ClassVar[tuple[str, ...]] = ()
     replace_schema = True
+    writes_empty = True
 
     def plan(self, ctx: WriteContext) -> WritePlan:
-        removed = [f.file_path for f in ctx.base_files()]
+        base = ctx.base_files()
         added, rows = ctx.write(ctx.batch_select())
-        return WritePlan(removed_files=removed, added_files=added, rows_written=rows,
-                         files_rewritten=0)
+        return WritePlan(removed_files=[f.file_path for f in base], added_files=added,
+                         rows_written=rows, rows_deleted=sum(f.record_count for f in base))
 
 
-class AppendOnly:
+class AppendOnly(Strategy):
     """Insert every row of R; no key, no dedup."""
 
     name = "append_only"
-    required: ClassVar[tuple[str, ...]] = ()
-    replace_schema = False
 
     def plan(self, ctx: WriteContext) -> WritePlan:
         added, rows = ctx.write(ctx.batch_select())
         return WritePlan(added_files=added, rows_written=rows)
 
 
-STRATEGIES: dict[str, type[MergeStrategy]] = {"full_refresh": FullRefresh,
-                                              "append_only": AppendOnly}
+# The registry. Built-ins here and in rat.engine.strategies (which adds its own on import; the
+# run imports the registry from there), plugins through register_strategy.
+STRATEGIES: dict[str, type[Strategy]] = {"full_refresh": FullRefresh, "append_only": AppendOnly}
 
 
 def register_strategy(strategy: type[MergeStrategy]) -> None:
     """Add a plugin merge strategy (runner-side slot, called in the server and every worker).
 
     Plugin names never shadow built-ins; `required` keys are validated at publish and run start.
+    A class that only implements the MergeStrategy protocol gets Strategy's default hooks.
     """
     if strategy.name in BUILTIN_STRATEGIES:
         raise ValueError(f"merge strategy {strategy.name!r} is built in and cannot be replaced")
-    STRATEGIES[strategy.name] = strategy
+    full = strategy if issubclass(strategy, Strategy) else \
+        type(strategy.__name__, (strategy, Strategy), {})
+    STRATEGIES[strategy.name] = full
     STRATEGY_KEYS[strategy.name] = tuple(strategy.required)

@@ -144,8 +144,8 @@ class PipelinesService:
             raise NotFound(f"pipeline {namespace}.{layer}.{name} not found")
         return from_row(row)
 
-    async def get_by_id(self, pipeline_id: uuid.UUID) -> Pipeline:
-        row = await self.db.one(Q["get_pipeline_by_id"], pipeline_id)
+    async def get_by_id(self, pipeline_id: uuid.UUID, *, conn: Conn | None = None) -> Pipeline:
+        row = await self.db.one(Q["get_pipeline_by_id"], pipeline_id, conn=conn)
         if row is None:
             raise NotFound("pipeline not found")
         return from_row(row)

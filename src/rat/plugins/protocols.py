@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 
 import msgspec
 
+from rat.engine.extensions import HookContext
+
 if TYPE_CHECKING:
     from litestar import Request
 
@@ -163,17 +165,6 @@ class PipelineType(Protocol):
     file_extension: ClassVar[str]
 
     def execute(self, source: str, context: Mapping[str, Any]) -> Any: ...
-
-
-class HookContext(msgspec.Struct, kw_only=True):
-    """What a run hook sees: the phase and the run's identity."""
-
-    phase: str
-    run_id: str
-    namespace: str
-    layer: str
-    name: str
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class RunHook(Protocol):

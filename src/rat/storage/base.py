@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +27,9 @@ class ObjectStore(Protocol):
 
     def put_file(self, key: str, source: Path) -> None:
         """Store a local file (streamed; large files never enter memory)."""
+
+    def adopt_file(self, key: str, source: Path) -> None:
+        """Store a local file and consume it: a local store renames it into place (no copy)."""
 
     def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]: ...
 
@@ -70,6 +73,15 @@ class Storage:
     async def put_file(self, key: str, source: Path) -> None:
         await asyncio.to_thread(self.store.put_file, key, source)
 
+    async def adopt_file(self, key: str, source: Path) -> None:
+        await asyncio.to_thread(self.store.adopt_file, key, source)
+
+    async def iter_chunks(self, key: str) -> AsyncIterator[bytes]:
+        """Stream an object; FileNotFoundError (on the first chunk) when it is absent."""
+        chunks = self.store.iter_chunks(key)
+        while (chunk := await asyncio.to_thread(next, chunks, b"")) != b"":
+            yield chunk
+
     async def stat(self, key: str) -> ObjectInfo | None:
         return await asyncio.to_thread(self.store.stat, key)
 
@@ -87,6 +99,11 @@ class Storage:
 
     def uri(self, key: str) -> str:
         return self.store.uri(key)
+
+    def key_of(self, uri: str) -> str | None:
+        """The key behind a `uri()` location, or None when it lies outside this store."""
+        root = self.store.uri("k")[:-1]
+        return uri[len(root):] if uri.startswith(root) and len(uri) > len(root) else None
 
     async def check(self) -> None:
         await asyncio.to_thread(self.store.check)

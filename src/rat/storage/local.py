@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -48,6 +49,19 @@ class LocalStore:
                 shutil.copyfileobj(src, out, 1 << 20)
 
         self._atomic(key, fill)
+
+    def adopt_file(self, key: str, source: Path) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with source.open("rb") as src:
+            os.fsync(src.fileno())
+        try:
+            os.replace(source, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self.put_file(key, source)  # spool on another filesystem: copy instead
+            source.unlink()
 
     def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         with self._path(key).open("rb") as src:

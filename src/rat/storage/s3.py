@@ -50,6 +50,10 @@ class S3Store:
         self.client.fput_object(self.bucket, self._name(key), str(source),
                                 part_size=16 * 1024 * 1024)
 
+    def adopt_file(self, key: str, source: Path) -> None:
+        self.put_file(key, source)
+        source.unlink()
+
     def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         resp = self.client.get_object(self.bucket, self._name(key))
         try:

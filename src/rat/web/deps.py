@@ -13,6 +13,7 @@ from litestar import Request
 from rat.config import Settings
 from rat.core.errors import Invalid
 from rat.files.service import FilesService
+from rat.landing.service import LandingService
 from rat.lineage.service import LineageService
 from rat.namespaces.service import NamespacesService
 from rat.pipelines.preview import PreviewService
@@ -21,7 +22,12 @@ from rat.pipelines.service import PipelinesService
 from rat.pipelines.versions import VersionsService
 from rat.quality.service import QualityService
 from rat.query.service import QueryService
+from rat.retention.reaper import Reaper
+from rat.retention.service import RetentionSettings
 from rat.runs.service import RunsService
+from rat.schedules.firing import TriggerFiring
+from rat.schedules.service import SchedulesService
+from rat.schedules.triggers import TriggersService
 from rat.tables.service import TablesService
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -42,6 +48,12 @@ class Services:
     preview: PreviewService
     quality: QualityService
     retention: RetentionService
+    landing: LandingService
+    schedules: SchedulesService
+    triggers: TriggersService
+    firing: TriggerFiring
+    retention_settings: RetentionSettings
+    reaper: Reaper
     metrics: Callable[[], Awaitable[str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

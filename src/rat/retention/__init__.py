@@ -1,0 +1,1 @@
+"""Retention settings, per-pipeline overrides and the reaper that applies them."""

@@ -1,0 +1,1 @@
+"""Process runtime: worker pool, dispatcher, leader duties and run logs."""

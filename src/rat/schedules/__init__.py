@@ -1,0 +1,1 @@
+"""Schedules and triggers: everything that creates runs without a person clicking Run."""
