@@ -71,8 +71,9 @@ def _time(http: httpx.Client, path: str) -> list[float]:
 def _pages(run_id: str) -> list[str]:
     p = "/pipelines/default/silver/p050"
     return ["/", "/pipelines", "/pipelines?search=p05", "/runs", "/runs?status=failed",
-            f"/runs/{run_id}", p, f"{p}?tab=code", f"{p}?tab=settings", "/query", "/explorer",
-            "/settings"]
+            f"/runs/{run_id}", p, f"{p}?tab=code", f"{p}?tab=settings", f"{p}?tab=preview",
+            f"{p}?tab=quality", f"{p}?tab=triggers", f"{p}?tab=versions", "/query", "/explorer",
+            "/landing", "/lineage", "/settings", "/settings/retention"]
 
 
 def run(ctx: BenchContext) -> list[Result]:

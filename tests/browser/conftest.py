@@ -65,6 +65,7 @@ class Watch:
     dialogs: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    confirms: int = 0  # confirmations the test is about to trigger on purpose (accepted)
 
     def attach(self, context: BrowserContext) -> None:
         context.on("request", self._request)
@@ -77,6 +78,10 @@ class Watch:
         page.on("dialog", self._dialog)
 
     def _dialog(self, dialog: object) -> None:
+        if getattr(dialog, "type", "") == "confirm" and self.confirms > 0:
+            self.confirms -= 1
+            dialog.accept()  # type: ignore[attr-defined]
+            return
         self.dialogs.append(getattr(dialog, "message", "?"))
         dialog.dismiss()  # type: ignore[attr-defined]
 

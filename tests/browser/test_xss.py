@@ -33,6 +33,7 @@ def _lit(text: str) -> str:
 HOSTILE_SQL = (f'SELECT {_lit(HOSTILE)} AS "{COLUMN.replace(chr(34), chr(34) * 2)}", 1 AS n '
                f"UNION ALL SELECT {_lit(PAYLOADS[2])}, 2")
 TEST_FILE = "tests/quality/<svg onload=alert(7)>.sql"
+LANDED = "<svg onload=alert(8)>.csv"
 BAD_SQL = 'SELECT "' + PAYLOADS[0].replace('"', '""') + '" FROM range(1)'
 
 
@@ -47,6 +48,8 @@ def hostile(fresh_server: RatServer) -> dict[str, str]:
                                             "source": source,
                                             "description": HOSTILE})
         assert resp.status_code == 201, resp.text
+    published = api.post(f"/pipelines/default/bronze/{good}/publish", json={"message": HOSTILE})
+    assert published.status_code == 200, published.text
     tests_path = quote(f"default/pipelines/bronze/{good}/{TEST_FILE}")
     resp = api.put(f"/files/{tests_path}", json={"content": f"-- {HOSTILE}\nSELECT 1 WHERE false"})
     assert resp.status_code == 200, resp.text
@@ -56,8 +59,25 @@ def hostile(fresh_server: RatServer) -> dict[str, str]:
                                          "pipeline": name}).json()["run_id"]
         runs[layer] = wait_run(api, run_id)["id"]  # type: ignore[assignment]
     assert api.get(f"/runs/{runs['silver']}").json()["status"] == "failed"
+    _hostile_extras(api, good)
     api.close()
     return {"good": good, "bad": bad, "good_run": runs["bronze"], "bad_run": runs["silver"]}
+
+
+def _hostile_extras(api: httpx.Client, good: str) -> None:
+    """Hostile zone text and file name, test texts and column descriptions."""
+    zone = {"namespace": "default", "name": "hostile", "description": HOSTILE,
+            "expected_schema": HOSTILE}
+    assert api.post("/landing-zones", json=zone).status_code == 201
+    cell = _lit(HOSTILE).replace("'", '"')
+    up = api.post("/landing-zones/default/hostile/files",
+                  files={"file": (LANDED, f"a,b\n{cell},1\n".encode(), "text/csv")})
+    assert up.status_code == 201, up.text
+    test = {"name": "hostile_test", "sql": "SELECT 1 WHERE false", "description": HOSTILE,
+            "remediation": HOSTILE, "tags": ["x"]}
+    assert api.post(f"/pipelines/default/bronze/{good}/tests", json=test).status_code == 201
+    meta = {"description": HOSTILE, "column_descriptions": {COLUMN: HOSTILE}}
+    assert api.put(f"/tables/default/bronze/{good}/metadata", json=meta).status_code == 200
 
 
 def _assert_inert(page: Page, watch: Watch) -> None:
@@ -79,13 +99,33 @@ def test_hostile_content_is_shown_as_text_everywhere(page: Page, watch: Watch,
               (f"/runs/{hostile['good_run']}", None),
               (f"/runs/{hostile['bad_run']}", PAYLOADS[0]),
               (f"/pipelines/default/silver/{bad}?tab=code", None),
-              ("/explorer", None), ("/query", None), ("/settings", None)]
+              ("/explorer", None), ("/query", None), ("/settings", None),
+              ("/landing", HOSTILE), ("/landing/default/hostile", LANDED),
+              (f"/explorer/default/bronze/{good}", PAYLOADS[2]), ("/lineage", None),
+              (f"/pipelines/default/bronze/{good}?tab=quality", HOSTILE),
+              (f"/pipelines/default/bronze/{good}?tab=versions", HOSTILE),
+              (f"/pipelines/default/bronze/{good}?tab=triggers", None),
+              (f"/pipelines/default/bronze/{good}?tab=preview", None),
+              ("/settings/retention", None)]
     for path, visible in visits:
         page.goto(path)
         page.wait_for_load_state("networkidle")
         if visible:
             expect(page.get_by_text(visible, exact=False).first).to_be_visible()
         _assert_inert(page, watch)
+    page.goto("/landing/default/hostile")
+    page.get_by_role("link", name="preview").first.click()
+    expect(page.locator("#preview-dialog table")).to_contain_text(PAYLOADS[2])
+    _assert_inert(page, watch)
+    page.goto(f"/pipelines/default/bronze/{good}?tab=preview")
+    page.get_by_role("button", name="Preview the draft").click()
+    expect(page.locator("#preview-result table").first).to_contain_text(PAYLOADS[2])
+    page.wait_for_timeout(300)
+    _assert_inert(page, watch)
+    page.get_by_role("button", name="Publish…").click()
+    page.locator("#publish-dialog").get_by_role("button", name="Publish", exact=True).click()
+    expect(page.locator("#publish-result .validation")).to_contain_text(TEST_FILE)
+    _assert_inert(page, watch)
     page.goto(f"/runs/{hostile['bad_run']}")
     expect(page.locator(".run-error")).to_contain_text(PAYLOADS[0])
     expect(page.locator("#run-log .log-error").first).to_contain_text(PAYLOADS[0])

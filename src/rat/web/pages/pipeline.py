@@ -14,6 +14,7 @@ from rat.web.access import access
 from rat.web.deps import Services, services
 from rat.web.pages.pipeline_paths import TABS, P, pipeline_url
 from rat.web.pages.pipeline_quality import quality_context
+from rat.web.pages.pipeline_triggers import triggers_context
 from rat.web.pages.pipeline_wap import preview_context, versions_context
 from rat.web.pages.settings import RETENTION_HELP
 from rat.web.templating import render
@@ -75,13 +76,9 @@ async def _settings(svc: Services, p: Pipeline, request: Request[Any, Any, Any])
             "description_error": None, "description_saved": False, "delete_error": None}
 
 
-async def _pending(svc: Services, p: Pipeline, request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return {}
-
-
 LOADERS: dict[str, TabLoader] = {"overview": _overview, "code": _code, "settings": _settings,
                                  "preview": preview_context, "quality": quality_context,
-                                 "triggers": _pending, "versions": versions_context}
+                                 "triggers": triggers_context, "versions": versions_context}
 
 
 async def tab_context(request: Request[Any, Any, Any], p: Pipeline, tab: str) -> dict[str, Any]:

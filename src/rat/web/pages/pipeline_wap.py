@@ -15,7 +15,7 @@ from rat.core.errors import RatError, ValidationFailed
 from rat.pipelines.models import Pipeline, PublishRequest, RollbackRequest
 from rat.pipelines.preview import PreviewRequest
 from rat.runs.models import RunCreate
-from rat.web.access import access, user_id
+from rat.web.access import access, read_scope, user_id
 from rat.web.deps import Services, int_param, request_id, services
 from rat.web.pages.forms import form_data, go
 from rat.web.pages.pipeline_paths import TABS, P, pipeline_url
@@ -37,7 +37,14 @@ def validation_files(p: Pipeline, validation: dict[str, Any]) -> list[dict[str, 
 
 async def preview_context(svc: Services, p: Pipeline,
                           request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return {"preview": None, "preview_error": None, "samples": {},
+    """The sample files of the zones this pipeline reads, for the sample picker."""
+    graph = await svc.lineage.graph(p.namespace, await read_scope(request))
+    me = f"pipeline:{p.namespace}.{p.layer}.{p.name}"
+    zones = [e.source.split(".", 1)[1] for e in graph.edges
+             if e.target == me and e.type == "landing_input"]
+    samples = {z: [s.path.rsplit("/", 1)[-1] for s in
+                   (await svc.landing.samples(p.namespace, z)).files] for z in zones}
+    return {"preview": None, "preview_error": None, "samples": samples,
             "preview_form": {"limit": "100", "run_tests": ""}}
 
 

@@ -3,15 +3,18 @@
 from collections.abc import Callable
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
 
 from rat import __version__
 from rat.config import Settings
 from rat.core.errors import RatError
 from rat.plugins.host import PluginHost
+from rat.retention.models import RETENTION_KEYS, RetentionConfig
+from rat.retention.service import check_values
 from rat.web.access import access
 from rat.web.deps import services
-from rat.web.templating import render
+from rat.web.pages.forms import form_data, go
+from rat.web.templating import is_fragment, render
 
 RETENTION_HELP = {
     "runs_max_per_pipeline": "runs kept per pipeline", "runs_max_age_days": "run age (days)",
@@ -81,4 +84,49 @@ async def plugins_page(request: Request[Any, Any, Any]) -> Response[str]:
                   runner=host.runner_plugins())
 
 
-ROUTES = [settings_page, plugins_page]
+async def _retention(request: Request[Any, Any, Any], *, block: str | None = None,
+                     status: int = 200, **override: Any) -> Response[str]:
+    svc = services(request)
+    config = await svc.retention_settings.config()
+    ctx = {"form": {k: str(getattr(config, k)) for k in RETENTION_KEYS}, "errors": {},
+           "saved": False, "reaper": await svc.retention_settings.status(), "run_error": None,
+           "help": RETENTION_HELP, "defaults": RetentionConfig(), **override}
+    return render(request, "settings/retention.html", block=block, status=status, **ctx)
+
+
+@get("/settings/retention", name="pages:settings:retention", include_in_schema=False,
+     opt=access("SA"))
+async def retention_page(request: Request[Any, Any, Any]) -> Response[str]:
+    return await _retention(request, block="reaper_status")
+
+
+@post("/settings/retention", name="pages:settings:retention:save", include_in_schema=False,
+      opt=access("SA"))
+async def save_retention(request: Request[Any, Any, Any]) -> Response[Any]:
+    form = await form_data(request)
+    values = retention_values(form, RETENTION_KEYS)
+    errors = retention_errors(values, check_values)
+    if errors:
+        return await _retention(request, block="retention_form", status=422, form=form,
+                                errors=errors)
+    await services(request).retention_settings.update(values)
+    if not is_fragment(request):
+        return go(request, "/settings/retention")
+    return await _retention(request, block="retention_form", saved=True)
+
+
+@post("/settings/retention/run", name="pages:settings:retention:run", include_in_schema=False,
+      opt=access("SA"))
+async def run_reaper(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Run one reaper pass now and show its counters (409 while a pass is running: inline)."""
+    try:
+        await services(request).reaper.run_pass()
+    except RatError as exc:
+        return await _retention(request, block="reaper_status", status=422,
+                                run_error=exc.message)
+    if not is_fragment(request):
+        return go(request, "/settings/retention")
+    return await _retention(request, block="reaper_status")
+
+
+ROUTES = [settings_page, plugins_page, retention_page, save_retention, run_reaper]
