@@ -139,10 +139,18 @@ def _automate(page: Page, tmp_path: Path) -> None:
     upload(page, more)
     page.goto("/runs")
     runs = page.locator("#runs-table")
-    expect(runs.locator("tr", has_text="gold.revenue_by_customer").filter(
-        has_text=re.compile("trigger:pipeline_success")).first).to_contain_text(
-        "success", timeout=90_000)
+    gold = runs.locator("tr", has_text="gold.revenue_by_customer").filter(
+        has_text=re.compile("trigger:pipeline_success"))
+    try:
+        expect(gold.first).to_contain_text("success", timeout=90_000)
+    except AssertionError:
+        raise AssertionError(f"the chain did not reach gold: {_runs(page)}") from None
     screenshot(page, "runs")
+
+
+def _runs(page: Page) -> list[tuple[str, str, str]]:
+    body = page.request.get("/api/v1/runs?limit=20").json()
+    return [(r["pipeline"], r["status"], r["trigger"]) for r in body["runs"]]
 
 
 def test_readme_walkthrough_in_the_browser(page: Page, watch: Watch, tmp_path: Path) -> None:
