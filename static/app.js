@@ -57,6 +57,31 @@
     if (q && !window.confirm(q)) { evt.preventDefault(); evt.stopImmediatePropagation(); }
   }, true);
 
+  // <button data-confirm-click="question"> asks before its own submit (one button of a form).
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest && evt.target.closest("[data-confirm-click]");
+    if (btn && !window.confirm(btn.getAttribute("data-confirm-click"))) evt.preventDefault();
+  }, true);
+  // <button data-copy="id"> copies the value (or text) of element #id to the clipboard.
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest && evt.target.closest("[data-copy]");
+    var el = btn && document.getElementById(btn.getAttribute("data-copy"));
+    if (!el) return;
+    var text = "value" in el ? el.value : el.textContent;
+    function copied() { toast("Copied", false); }
+    function fallback() {
+      var area = document.createElement("textarea");
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+      copied();
+    }
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(copied, fallback);
+    else fallback();
+  });
+
   // Live logs: <pre data-stream="/api/v1/runs/{id}/logs" data-after="seq"> follows the run over
   // SSE, reconnecting with backoff from the last record seen, until the run's status event.
   function logLine(rec) {

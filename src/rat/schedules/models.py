@@ -81,6 +81,20 @@ class TriggerUpdate(msgspec.Struct, kw_only=True):
     cooldown_seconds: int | None = None
 
 
+class ZoneWatcher(msgspec.Struct, kw_only=True):
+    """A trigger watching a landing zone, with the pipeline it starts."""
+
+    id: uuid.UUID
+    type: str
+    config: dict[str, Any]
+    enabled: bool
+    last_triggered_at: datetime | None
+    last_run_id: uuid.UUID | None
+    namespace: str
+    layer: str
+    pipeline: str
+
+
 class Fired(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A firing's outcome: the run it created, or the pending run it joined."""
 

@@ -222,3 +222,15 @@ WHERE p.deleted_at IS NULL
 -- name: live_pipeline_id :val
 -- The id of a live pipeline by natural key.
 SELECT id FROM pipelines WHERE namespace = $1 AND layer = $2 AND name = $3 AND deleted_at IS NULL;
+
+-- name: zone_watchers :many
+-- Every trigger of a live pipeline that watches a zone, enabled or not (the zone page lists them);
+-- $3/$4 (readable namespaces / pipeline ids) narrow it for a principal, NULL = everything.
+SELECT t.id, t.type, t.config, t.enabled, t.last_triggered_at, t.last_run_id,
+       p.namespace, p.layer, p.name AS pipeline
+FROM pipeline_triggers t JOIN pipelines p ON p.id = t.pipeline_id AND p.deleted_at IS NULL
+WHERE t.type IN ('landing_zone_upload', 'file_pattern')
+  AND t.config->>'namespace' = $1 AND t.config->>'zone_name' = $2
+  AND ($3::text[] IS NULL OR p.namespace = ANY($3) OR p.id::text = ANY($4::text[]))
+ORDER BY p.layer, p.name, t.created_at
+LIMIT $5;

@@ -16,6 +16,7 @@ from rat.db.queries import load_queries
 from rat.landing.service import LandingService
 from rat.pipelines.models import Pipeline
 from rat.pipelines.service import PipelinesService, check_page
+from rat.plugins.protocols import ReadScope
 from rat.schedules.cron import check_cron, check_timezone
 from rat.schedules.models import (
     TRIGGER_TYPES,
@@ -24,6 +25,7 @@ from rat.schedules.models import (
     TriggerPage,
     TriggerRow,
     TriggerUpdate,
+    ZoneWatcher,
 )
 
 Q = load_queries("rat.schedules")
@@ -87,6 +89,16 @@ class TriggersService:
             await self.db.val(Q["count_triggers"], pipeline.id))
         triggers = [self._public(_row(r), base_url) for r in rows]
         return TriggerPage(triggers=triggers, total=total)
+
+    async def watching(self, namespace: str, zone: str, *, limit: int = 200,
+                       scope: ReadScope | None = None) -> builtins.list[ZoneWatcher]:
+        """Upload and file-pattern triggers (enabled or not) of live pipelines watching a zone.
+
+        `scope` (from the authorizer) hides the ones of unreadable pipelines.
+        """
+        rows = await self.db.many(Q["zone_watchers"], namespace, zone,
+                                  *ReadScope.pipeline_args(scope), limit)
+        return [ZoneWatcher(**r) for r in rows]
 
     async def get(self, namespace: str, layer: str, name: str, trigger_id: str, *,
                   base_url: str) -> Trigger:

@@ -59,7 +59,8 @@ def _ago(value: datetime | None) -> str:
     return f"{max(seconds, 0)} s ago"
 
 
-MACRO_FILES = ("_macros/ui.html", "_macros/pipeline.html", "_macros/editor.html")
+MACRO_FILES = ("_macros/ui.html", "_macros/pipeline.html", "_macros/editor.html",
+               "_macros/triggers.html")
 
 
 def _cell(value: Any) -> str:

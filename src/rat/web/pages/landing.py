@@ -1,8 +1,8 @@
 """Landing zones: the list with a create dialog, and the zone page.
 
 The zone page has drag-and-drop upload, files (preview, download, delete), samples, processed
-files, metadata, lifecycle and delete. Uploads from the browser go to the API with XHR (for the progress bar); the multipart form
-posts here without JavaScript.
+files, metadata, lifecycle, the triggers watching the zone, and delete. Uploads from the browser
+go to the API with XHR (for the progress bar); the multipart form posts here without JavaScript.
 """
 
 import asyncio
@@ -16,6 +16,7 @@ from litestar.datastructures import UploadFile
 
 from rat.core.errors import Invalid, RatError, TooLarge
 from rat.landing.models import LandingZone, LifecycleUpdate, Upload, ZoneCreate, ZoneUpdate
+from rat.plugins.protocols import ReadScope
 from rat.web.access import access, read_scope, user_id
 from rat.web.deps import Services, int_param, services
 from rat.web.pages.forms import form_data, go
@@ -61,11 +62,14 @@ async def create_zone(request: Request[Any, Any, Any]) -> Response[Any]:
     return go(request, zone_url(zone))
 
 
-async def zone_context(svc: Services, zone: LandingZone) -> dict[str, Any]:
+async def zone_context(svc: Services, zone: LandingZone,
+                       scope: ReadScope | None) -> dict[str, Any]:
     files = await svc.landing.files(zone.namespace, zone.name, limit=200)
     samples = await svc.landing.samples(zone.namespace, zone.name)
     processed = await svc.landing.processed(zone.namespace, zone.name, limit=50)
+    watchers = await svc.triggers.watching(zone.namespace, zone.name, scope=scope)
     return {"zone": zone, "files": files, "samples": samples, "processed": processed,
+            "watchers": watchers,
             "zbase": zone_url(zone), "oob": False,
             "api": f"/api/v1/landing-zones/{zone.namespace}/{zone.name}",
             "meta_error": None, "meta_saved": False, "lifecycle_error": None,
@@ -82,7 +86,8 @@ async def _zone(request: Request[Any, Any, Any], ns: str, name: str, *,
                 **override: Any) -> Response[str]:
     svc = services(request)
     zone = await svc.landing.get(ns, name)
-    ctx = {**await zone_context(svc, zone), "oob": is_fragment(request), **override}
+    ctx = {**await zone_context(svc, zone, await read_scope(request)),
+           "oob": is_fragment(request), **override}
     return render(request, "landing/zone.html", block=block, status=status, **ctx)
 
 

@@ -1,16 +1,24 @@
 """Pipeline triggers tab: cron schedules and the six trigger types, as plain forms.
 
-A webhook token exists only in the response to create/rotate: it is rendered once, with a copy
-field and a curl example, and never stored or shown again.
+Every schedule and trigger can be edited in place (cron/timezone; config and cooldown); a bad
+value re-renders that form with the error and what was typed. A webhook token exists only in the
+response to create/rotate: it is rendered once, with a copy button and a curl example, and never
+stored or shown again.
 """
 
 from typing import Any
 
 from litestar import Request, Response, post
 
-from rat.core.errors import Invalid, RatError
+from rat.core.errors import Invalid, NotFound, RatError
 from rat.pipelines.models import Pipeline
-from rat.schedules.models import ScheduleCreate, ScheduleUpdate, TriggerCreate, TriggerUpdate
+from rat.schedules.models import (
+    ScheduleCreate,
+    ScheduleUpdate,
+    Trigger,
+    TriggerCreate,
+    TriggerUpdate,
+)
 from rat.web.access import access, read_scope
 from rat.web.deps import Services, int_param, services
 from rat.web.pages.forms import form_data, go
@@ -24,6 +32,8 @@ TRIGGER_FORMS = (
     ("cron", "On a cron schedule (trigger)"),
     ("cron_dependency", "On a cron schedule, once dependencies succeeded"),
     ("webhook", "A webhook is called"))
+# The tab lists what one pipeline has; more than this is not a real configuration.
+TAB_LIMIT = 200
 
 
 def base_url(request: Request[Any, Any, Any], svc: Services) -> str:
@@ -32,17 +42,20 @@ def base_url(request: Request[Any, Any, Any], svc: Services) -> str:
 
 async def triggers_context(svc: Services, p: Pipeline,
                            request: Request[Any, Any, Any]) -> dict[str, Any]:
+    scope = await read_scope(request)
     schedules = await svc.schedules.list(namespace=p.namespace, layer=p.layer, pipeline=p.name,
-                                         limit=200)
+                                         limit=TAB_LIMIT)
     triggers = await svc.triggers.list(p.namespace, p.layer, p.name,
-                                       base_url=base_url(request, svc), limit=200)
-    zones = await svc.landing.list(namespace=p.namespace, limit=200,
-                                   scope=await read_scope(request))
+                                       base_url=base_url(request, svc), limit=TAB_LIMIT)
+    zones = await svc.landing.list(namespace=p.namespace, limit=TAB_LIMIT, scope=scope)
+    others = await svc.pipelines.list(namespace=p.namespace, limit=TAB_LIMIT, scope=scope)
     return {"schedules": schedules.schedules, "triggers": triggers.triggers,
-            "zones": [z.name for z in zones.zones], "trigger_forms": TRIGGER_FORMS,
+            "zones": [z.name for z in zones.zones],
+            "upstreams": [f"{o.layer}.{o.name}" for o in others.pipelines if o.id != p.id],
+            "trigger_forms": TRIGGER_FORMS, "config_form": config_form,
             "schedule_form": {"cron": "", "timezone": "UTC"}, "schedule_error": None,
-            "trigger_form": {}, "trigger_error": None, "trigger_type": None,
-            "new_token": None}
+            "schedule_edit": None, "trigger_form": {}, "trigger_error": None,
+            "trigger_type": None, "trigger_edit": None, "new_token": None}
 
 
 def _dependency(ref: str, namespace: str) -> str:
@@ -75,6 +88,17 @@ def trigger_config(type_: str, form: dict[str, str], namespace: str) -> dict[str
     return {}
 
 
+def config_form(trigger: Trigger, namespace: str) -> dict[str, str]:
+    """A stored trigger as the values of its edit form (the inverse of `trigger_config`)."""
+    form = {k: str(v) for k, v in trigger.config.items() if isinstance(v, str)}
+    deps = trigger.config.get("dependencies")
+    if isinstance(deps, list):
+        own = namespace + "."
+        form["dependencies"] = ", ".join(d[len(own):] if d.startswith(own) else d for d in deps)
+    form["cooldown_seconds"] = str(trigger.cooldown_seconds)
+    return form
+
+
 async def _tab(request: Request[Any, Any, Any], p: Pipeline, block: str, *, status: int = 200,
                **override: Any) -> Response[str]:
     ctx = {**await triggers_context(services(request), p, request), **override}
@@ -84,6 +108,10 @@ async def _tab(request: Request[Any, Any, Any], p: Pipeline, block: str, *, stat
 
 async def _done(request: Request[Any, Any, Any], p: Pipeline, block: str,
                 **override: Any) -> Response[Any]:
+    """The refreshed block for htmx, a redirect for a plain post.
+
+    Not when a webhook token must be shown: a redirect would lose it (a token never goes into a URL).
+    """
     if not is_fragment(request) and not override.get("new_token"):
         return go(request, pipeline_url(p, "triggers"))
     return await _tab(request, p, block, **override)
@@ -107,21 +135,28 @@ async def add_schedule(request: Request[Any, Any, Any], ns: str, layer: str,
 
 
 @post(P + "/schedules/{schedule_id:str}", name="pages:pipeline:schedule:edit",
-      include_in_schema=False,
-      opt=access("W", "pipeline"))
+      include_in_schema=False, opt=access("W", "pipeline"))
 async def edit_schedule(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                         schedule_id: str) -> Response[Any]:
-    """`action` = enable, disable or delete."""
+    """`action` = save (cron, timezone), enable, disable or delete."""
     svc = services(request)
     p = await svc.pipelines.get(ns, layer, name)
     schedule = await svc.schedules.get(schedule_id)
     if schedule.pipeline_id != p.id:
-        raise Invalid("schedule belongs to another pipeline")
-    action = (await form_data(request)).get("action")
-    if action == "delete":
-        await svc.schedules.delete(schedule_id)
-    else:
-        await svc.schedules.update(schedule_id, ScheduleUpdate(enabled=action == "enable"))
+        raise NotFound("schedule not found")
+    form = await form_data(request)
+    action = form.get("action")
+    try:
+        if action == "delete":
+            await svc.schedules.delete(schedule_id)
+        elif action == "save":
+            await svc.schedules.update(schedule_id, ScheduleUpdate(
+                cron=form.get("cron", ""), timezone=form.get("timezone") or "UTC"))
+        else:
+            await svc.schedules.update(schedule_id, ScheduleUpdate(enabled=action == "enable"))
+    except Invalid as exc:
+        return await _tab(request, p, "schedules", status=422, schedule_edit={
+            "id": str(schedule.id), "form": form, "error": exc.message})
     return await _done(request, p, "schedules")
 
 
@@ -145,30 +180,46 @@ async def add_trigger(request: Request[Any, Any, Any], ns: str, layer: str,
     return await _done(request, p, "triggers", new_token=_token(created))
 
 
-def _token(trigger: Any) -> dict[str, str] | None:
-    token = getattr(trigger, "webhook_token", None)
-    return {"token": token, "url": trigger.webhook_url} if isinstance(token, str) else None
+def _token(trigger: Trigger) -> dict[str, str] | None:
+    token = trigger.webhook_token
+    return {"token": token, "url": str(trigger.webhook_url)} if isinstance(token, str) else None
+
+
+async def _change_trigger(request: Request[Any, Any, Any], p: Pipeline, current: Trigger,
+                          form: dict[str, str]) -> dict[str, str] | None:
+    """Apply one row action; returns the new webhook token after a rotation."""
+    svc, (ns, layer, name) = services(request), (p.namespace, p.layer, p.name)
+    action, url, tid = form.get("action"), base_url(request, svc), str(current.id)
+    if action == "delete":
+        await svc.triggers.delete(ns, layer, name, tid)
+    elif action == "rotate":
+        return _token(await svc.triggers.rotate_token(ns, layer, name, tid, base_url=url))
+    elif action == "save":
+        config = None if current.type == "webhook" else trigger_config(current.type, form, ns)
+        cooldown = int_param(form.get("cooldown_seconds"), "cooldown_seconds", 0)
+        await svc.triggers.update(ns, layer, name, tid, TriggerUpdate(
+            config=config, cooldown_seconds=cooldown), base_url=url)
+    else:
+        await svc.triggers.update(ns, layer, name, tid,
+                                  TriggerUpdate(enabled=action == "enable"), base_url=url)
+    return None
 
 
 @post(P + "/triggers/{trigger_id:str}", name="pages:pipeline:trigger:edit",
-      include_in_schema=False,
-      opt=access("W", "pipeline"))
+      include_in_schema=False, opt=access("W", "pipeline"))
 async def edit_trigger(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
                        trigger_id: str) -> Response[Any]:
-    """`action` = enable, disable, delete or rotate (webhook token)."""
+    """`action` = save (config, cooldown), enable, disable, delete or rotate (webhook token)."""
     svc = services(request)
     p = await svc.pipelines.get(ns, layer, name)
-    action = (await form_data(request)).get("action")
-    new_token = None
-    if action == "delete":
-        await svc.triggers.delete(ns, layer, name, trigger_id)
-    elif action == "rotate":
-        new_token = _token(await svc.triggers.rotate_token(ns, layer, name, trigger_id,
-                                                           base_url=base_url(request, svc)))
-    else:
-        await svc.triggers.update(ns, layer, name, trigger_id,
-                                  TriggerUpdate(enabled=action == "enable"),
-                                  base_url=base_url(request, svc))
+    current = await svc.triggers.get(ns, layer, name, trigger_id,
+                                     base_url=base_url(request, svc))
+    form = await form_data(request)
+    try:
+        new_token = await _change_trigger(request, p, current, form)
+    except Invalid as exc:
+        return await _tab(request, p, "triggers", status=422, trigger_edit={
+            "id": str(current.id), "form": form, "error": exc.message})
     return await _done(request, p, "triggers", new_token=new_token)
 
 
