@@ -19,6 +19,8 @@ from tests.browser.test_landing import create_zone, upload
 
 ORDERS = "order_id,customer,amount,status\n1,ann,10.50,open\n2,bob,20.25,shipped\n3,ann,7.00,closed\n"
 MORE = "order_id,customer,amount,status\n4,cy,5.00,open\n"
+BRONZE = """SELECT order_id, customer, amount, status, current_date AS loaded_on
+FROM read_csv_auto('{{ landing_zone("orders") }}')"""
 SILVER = """-- @merge_strategy: incremental
 -- @unique_key: order_id
 SELECT order_id, lower(customer) AS customer, amount::DECIMAL(10, 2) AS amount, status
@@ -45,9 +47,18 @@ def _land_and_load(page: Page, tmp_path: Path) -> None:
     create_zone(page, "orders")
     upload(page, csv)
     expect(page.locator("#zone-files")).to_contain_text("orders.csv")
+    screenshot(page, "landing-zone-walkthrough")
     create_pipeline(page, "bronze", "orders")
     expect(page.locator(".cm-content")).to_contain_text('landing_zone("orders")')
+    save_code(page, BRONZE)
+    page.keyboard.press("Control+Enter")
+    preview = page.locator("#preview-result")
+    expect(preview.locator("table").first.locator("tbody tr")).to_have_count(3)
+    expect(preview).to_contain_text("no sample files")  # preview read the live files instead
     screenshot(page, "pipeline-code")
+    _publish(page, "load orders")
+    expect(page.locator("#publish-result")).to_contain_text("Published v1")
+    page.locator("#publish-dialog").get_by_role("button", name="Close").click()
     run_and_wait(page)
     expect(page.locator("#run-log")).to_contain_text("published 3 rows")
     screenshot(page, "run-detail")
@@ -109,6 +120,9 @@ def _gold_query_explore(page: Page) -> None:
     for label in ("orders", "bronze.orders", "silver.orders", "gold.revenue_by_customer"):
         expect(page.locator("svg.lineage").get_by_text(label, exact=True).first).to_be_visible()
     screenshot(page, "lineage")
+    page.locator("svg.lineage a.kind-landing_zone").filter(has_text="orders").click()
+    expect(page).to_have_url(re.compile(r"/landing/default/orders$"))
+    page.goto("/lineage")
     page.locator("svg.lineage a.kind-pipeline").filter(has_text="gold.revenue").click()
     expect(page).to_have_url(re.compile(r"/pipelines/default/gold/revenue_by_customer$"))
 
@@ -136,7 +150,9 @@ def _automate(page: Page, tmp_path: Path) -> None:
     more = tmp_path / "more.csv"
     more.write_text(MORE)
     page.goto("/landing/default/orders")
+    expect(page.locator("#zone-triggers")).to_contain_text("bronze.orders")
     upload(page, more)
+    expect(page.locator("#zone-files")).to_contain_text("more.csv")  # the upload finished
     page.goto("/runs")
     runs = page.locator("#runs-table")
     gold = runs.locator("tr", has_text="gold.revenue_by_customer").filter(

@@ -34,6 +34,7 @@ HOSTILE_SQL = (f'SELECT {_lit(HOSTILE)} AS "{COLUMN.replace(chr(34), chr(34) * 2
                f"UNION ALL SELECT {_lit(PAYLOADS[2])}, 2")
 TEST_FILE = "tests/quality/<svg onload=alert(7)>.sql"
 LANDED = "<svg onload=alert(8)>.csv"
+SAMPLE = "<img src=x onerror=alert(9)>.csv"
 BAD_SQL = 'SELECT "' + PAYLOADS[0].replace('"', '""') + '" FROM range(1)'
 
 
@@ -73,6 +74,13 @@ def _hostile_extras(api: httpx.Client, good: str) -> None:
     up = api.post("/landing-zones/default/hostile/files",
                   files={"file": (LANDED, f"a,b\n{cell},1\n".encode(), "text/csv")})
     assert up.status_code == 201, up.text
+    sample = api.post("/landing-zones/default/hostile/samples",
+                      files={"file": (SAMPLE, f"a,b\n{cell},2\n".encode(), "text/csv")})
+    assert sample.status_code == 201, sample.text
+    trigger = {"type": "file_pattern", "config": {"namespace": "default", "zone_name": "hostile",
+                                                  "pattern": PAYLOADS[0]}}
+    resp = api.post(f"/pipelines/default/bronze/{good}/triggers", json=trigger)
+    assert resp.status_code == 201, resp.text
     test = {"name": "hostile_test", "sql": "SELECT 1 WHERE false", "description": HOSTILE,
             "remediation": HOSTILE, "tags": ["x"]}
     assert api.post(f"/pipelines/default/bronze/{good}/tests", json=test).status_code == 201
@@ -104,7 +112,7 @@ def test_hostile_content_is_shown_as_text_everywhere(page: Page, watch: Watch,
               (f"/explorer/default/bronze/{good}", PAYLOADS[2]), ("/lineage", None),
               (f"/pipelines/default/bronze/{good}?tab=quality", HOSTILE),
               (f"/pipelines/default/bronze/{good}?tab=versions", HOSTILE),
-              (f"/pipelines/default/bronze/{good}?tab=triggers", None),
+              (f"/pipelines/default/bronze/{good}?tab=triggers", PAYLOADS[0]),
               (f"/pipelines/default/bronze/{good}?tab=preview", None),
               ("/settings/retention", None)]
     for path, visible in visits:
@@ -114,9 +122,16 @@ def test_hostile_content_is_shown_as_text_everywhere(page: Page, watch: Watch,
             expect(page.get_by_text(visible, exact=False).first).to_be_visible()
         _assert_inert(page, watch)
     page.goto("/landing/default/hostile")
-    page.get_by_role("link", name="preview").first.click()
+    expect(page.locator("#zone-samples")).to_contain_text(SAMPLE)
+    expect(page.locator("#zone-triggers")).to_contain_text(PAYLOADS[0])
+    page.locator("#zone-files").get_by_role("link", name="preview").first.click()
+    expect(page.locator("#preview-dialog table")).to_contain_text(PAYLOADS[2])
+    page.get_by_role("button", name="Close preview").click()
+    page.locator("#zone-samples").get_by_role("link", name="preview").first.click()
+    expect(page.locator("#preview-dialog h2")).to_contain_text(SAMPLE)
     expect(page.locator("#preview-dialog table")).to_contain_text(PAYLOADS[2])
     _assert_inert(page, watch)
+    screenshot(page, "xss-landing-zone")
     page.goto(f"/pipelines/default/bronze/{good}?tab=preview")
     page.get_by_role("button", name="Preview the draft").click()
     expect(page.locator("#preview-result table").first).to_contain_text(PAYLOADS[2])
@@ -165,4 +180,34 @@ def test_hostile_form_input_is_echoed_escaped(page: Page, watch: Watch) -> None:
     expect(dialog.locator("input[name=name]")).to_have_value(PAYLOADS[0])
     expect(dialog.locator("input[name=description]")).to_have_value(HOSTILE)
     assert re.search(r"/pipelines$", page.url)
+    _assert_inert(page, watch)
+    page.goto("/landing")
+    page.get_by_role("button", name="New zone").click()
+    zone = page.locator("#new-zone")
+    zone.locator("input[name=name]").fill(PAYLOADS[4])
+    zone.locator("textarea[name=expected_schema]").fill(HOSTILE)
+    zone.get_by_role("button", name="Create zone").click()
+    expect(zone.locator(".field-error")).to_contain_text("name must match")
+    expect(zone.locator("input[name=name]")).to_have_value(PAYLOADS[4])
+    expect(zone.locator("textarea[name=expected_schema]")).to_have_value(HOSTILE)
+    _assert_inert(page, watch)
+
+
+def test_hostile_trigger_input_is_echoed_escaped(page: Page, watch: Watch,
+                                                 hostile: dict[str, str]) -> None:
+    page.goto(f"/pipelines/default/bronze/{hostile['good']}?tab=triggers")
+    page.get_by_text("On a cron schedule (trigger)").click()
+    form = page.locator("details[open] form")
+    form.locator("input[name=cron_expr]").fill(PAYLOADS[1])
+    form.locator("input[name=timezone]").fill(PAYLOADS[3])
+    form.get_by_role("button", name="Add trigger").click()
+    form = page.locator("details[open] form")
+    expect(form.locator(".field-error")).to_be_visible()
+    expect(form.locator("input[name=cron_expr]")).to_have_value(PAYLOADS[1])
+    expect(form.locator("input[name=timezone]")).to_have_value(PAYLOADS[3])
+    page.get_by_text("On a cron schedule (trigger)").click()  # closes it
+    page.locator("#schedules input[name=cron]").last.fill(PAYLOADS[4])
+    page.get_by_role("button", name="Add schedule").click()
+    expect(page.locator("#schedules .field-error")).to_contain_text(PAYLOADS[4].strip())
+    expect(page.locator("#schedules input[name=cron]").last).to_have_value(PAYLOADS[4])
     _assert_inert(page, watch)
