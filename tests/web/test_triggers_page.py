@@ -51,7 +51,8 @@ def test_every_trigger_type_from_its_form(pages: PageClient) -> None:
     assert got["cron_dependency"]["config"]["dependencies"] == [f"default.bronze.{up}"]
     assert got["cron_dependency"]["config"]["mode"] == "any"
     page = pages.get(f"{base}?tab=triggers").text
-    assert "orders_*.csv" in page and f"bronze.{up}" in page
+    assert "orders_*.csv" in page
+    assert f"bronze.{up}" in page
     assert 'value="bronze.' + up + '"' in page  # the dependency edit form shows layer.name
     zone_page = pages.get(f"/landing/default/{zone}").text
     assert zone_page.count(f"silver.{me}") == 2  # upload and file-pattern triggers
@@ -78,7 +79,8 @@ def test_bad_trigger_config_keeps_the_typed_values(pages: PageClient) -> None:
         assert error, resp.text
     plain = pages.post(f"{base}/triggers", {"type": "cron", "cron_expr": "61 * * * *"})
     assert plain.status_code == 422  # without JavaScript: the whole page, error inline
-    assert "<html" in plain.text and 'value="61 * * * *"' in plain.text
+    assert "<html" in plain.text
+    assert 'value="61 * * * *"' in plain.text
     assert _triggers(pages, base) == []
 
 
@@ -130,15 +132,18 @@ def test_trigger_edit_enable_rotate_delete(pages: PageClient) -> None:
     bad = pages.post(url, {"action": "save", "zone_name": zone, "pattern": "x" * 201,
                            "cooldown_seconds": "10"}, htmx=True)
     assert bad.status_code == 422
-    assert "at most 200" in bad.text and 'value="' + "x" * 201 + '"' in bad.text
+    assert "at most 200" in bad.text
+    assert 'value="' + "x" * 201 + '"' in bad.text
     bad = pages.post(url, {"action": "save", "zone_name": zone, "pattern": "*.csv",
                            "cooldown_seconds": "-1"}, htmx=True)
-    assert bad.status_code == 422 and 'value="-1"' in bad.text
+    assert bad.status_code == 422
+    assert 'value="-1"' in bad.text
     ok = pages.post(url, {"action": "save", "zone_name": zone, "pattern": "*.tsv",
                           "cooldown_seconds": "60"}, htmx=True)
     assert ok.status_code == 200
     (trigger,) = _triggers(pages, base)
-    assert trigger["config"]["pattern"] == "*.tsv" and trigger["cooldown_seconds"] == 60
+    assert trigger["config"]["pattern"] == "*.tsv"
+    assert trigger["cooldown_seconds"] == 60
     pages.post(url, {"action": "disable"}, htmx=True)
     assert _triggers(pages, base)[0]["enabled"] is False
     assert "disabled" in pages.get(f"/landing/default/{zone}").text
@@ -158,12 +163,14 @@ def test_webhook_token_once_and_rotation(pages: PageClient) -> None:
     created = pages.post(f"{base}/triggers", {"type": "webhook"})  # no JavaScript: page, no 303
     assert created.status_code == 200
     first = re.search(r'id="webhook-token" [^>]*value="([0-9a-f]{64})"', created.text)
-    assert first and "X-Webhook-Token: " + first.group(1) in created.text
+    assert first
+    assert "X-Webhook-Token: " + first.group(1) in created.text
     assert first.group(1) not in pages.get(f"{base}?tab=triggers").text
     (trigger,) = _triggers(pages, base)
     rotated = pages.post(f"{base}/triggers/{trigger['id']}", {"action": "rotate"}, htmx=True)
     second = re.search(r'value="([0-9a-f]{64})"', rotated.text)
-    assert second and second.group(1) != first.group(1)
+    assert second
+    assert second.group(1) != first.group(1)
     hook = str(pages.http.base_url) + "/api/v1/webhooks"
     assert httpx.post(hook, headers={"X-Webhook-Token": first.group(1)}).status_code == 404
     assert httpx.post(hook, headers={"X-Webhook-Token": second.group(1)}).status_code == 201
