@@ -79,3 +79,39 @@ def test_retention_form_reports_every_bad_field(pages: PageClient) -> None:
     assert ok.status_code == 200
     with pages.api() as api:
         assert api.get("/admin/retention/config").json()["config"]["runs_max_per_pipeline"] == 150
+
+
+def _card(html: str, label: str) -> int:
+    found = re.search(r'card-value[^>]*>(\d+)</div><div class="card-label">(?:<a [^>]*>)?'
+                      + re.escape(label), html)
+    assert found, label
+    return int(found.group(1))
+
+
+def test_dashboard_counts_match_the_api(pages: PageClient) -> None:
+    zone = unique("dash")
+    with pages.api() as api:
+        api.post("/landing-zones", json={"name": zone}).raise_for_status()
+        for n in range(2):
+            api.post(f"/landing-zones/default/{zone}/files",
+                     files={"file": (f"f{n}.csv", CSV, "text/csv")}).raise_for_status()
+        zones = api.get("/landing-zones", params={"limit": 200}).json()
+        pipelines = api.get("/pipelines", params={"limit": 1}).json()["total"]
+        tables = api.get("/tables", params={"limit": 1}).json()["total"]
+    html = pages.get("/").text
+    assert _card(html, "landing files waiting") == sum(z["file_count"] for z in zones["zones"])
+    assert _card(html, "pipelines") == pipelines
+    assert _card(html, "tables") == tables
+    assert "pending runs now" in html  # active runs whenever they started; finished in 24 h
+
+
+def test_reaper_run_now_shows_the_pass(pages: PageClient) -> None:
+    before = pages.get("/settings/retention").text
+    assert "Run now" in before
+    ran = pages.post("/settings/retention/run", {}, htmx=True)
+    assert ran.status_code == 200
+    assert ran.text.lstrip().startswith('<section id="reaper-status"')
+    assert "never" not in ran.text.split("Last pass", 1)[1][:80]
+    plain = pages.post("/settings/retention/run", {})
+    assert plain.status_code == 303
+    assert plain.headers["location"] == "/settings/retention"
