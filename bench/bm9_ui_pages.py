@@ -1,7 +1,8 @@
 """BM9: server-side time of the main UI pages with 100 pipelines and 10,000 runs in the database.
 
-Seeds 100 pipelines through the API (so their files exist) and 10,000 runs (plus 2,000 log lines
-on one run) straight into Postgres, then times each page: 3 warm-up requests, then 30 timed ones.
+Seeds 100 pipelines through the API (so their files exist), a landing zone with 20 files, a
+schedule and three triggers, and 10,000 runs (plus 2,000 log lines on one run) straight into
+Postgres, then times each page: 3 warm-up requests, then 30 timed ones.
 Floor: a static file served by the same process (HTTP + middleware cost without a page).
 Target (issue 6): every main page renders in under 300 ms.
 """
@@ -22,6 +23,7 @@ from bench.harness import BenchContext, Result, median, percentile
 PIPELINES = 100
 RUNS = 10_000
 LOG_LINES = 2_000
+ZONE_FILES = 20
 REQUESTS = 30
 TARGET_S = 0.300
 
@@ -45,7 +47,8 @@ FROM generate_series(1, $2) AS g
 """
 
 
-async def _seed(dsn: str) -> str:
+async def seed_runs(dsn: str) -> str:
+    """10,000 runs over the pipelines and 2,000 log lines on the newest; its id."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(SEED_RUNS, RUNS)
@@ -68,12 +71,37 @@ def _time(http: httpx.Client, path: str) -> list[float]:
     return times
 
 
-def _pages(run_id: str) -> list[str]:
+def seed_api(api: httpx.Client) -> None:
+    """Pipelines (their files), and for the zone and triggers pages: a zone with files and a
+    sample, a schedule and triggers on the pipeline the tab pages show."""
+    for i in range(PIPELINES):
+        api.post("/pipelines", json={"namespace": "default", "layer": "silver",
+                                     "name": f"p{i:03d}", "description": f"pipeline {i}",
+                                     "source": "SELECT 1 AS id"}).raise_for_status()
+    api.post("/landing-zones", json={"name": "orders"}).raise_for_status()
+    for i in range(ZONE_FILES):
+        api.post("/landing-zones/default/orders/files",
+                 files={"file": (f"orders_{i}.csv", b"id\n1\n", "text/csv")}).raise_for_status()
+    api.post("/landing-zones/default/orders/samples",
+             files={"file": ("sample.csv", b"id\n1\n", "text/csv")}).raise_for_status()
+    p = "/pipelines/default/silver/p050"
+    api.post("/schedules", json={"layer": "silver", "pipeline": "p050",
+                                 "cron": "@hourly"}).raise_for_status()
+    for body in ({"type": "landing_zone_upload", "config": {"namespace": "default",
+                                                            "zone_name": "orders"}},
+                 {"type": "pipeline_success", "config": {"namespace": "default",
+                                                         "layer": "silver", "pipeline": "p049"}},
+                 {"type": "webhook", "config": {}}):
+        api.post(f"{p}/triggers", json=body).raise_for_status()
+
+
+def pages(run_id: str) -> list[str]:
     p = "/pipelines/default/silver/p050"
     return ["/", "/pipelines", "/pipelines?search=p05", "/runs", "/runs?status=failed",
-            f"/runs/{run_id}", p, f"{p}?tab=code", f"{p}?tab=settings", f"{p}?tab=preview",
-            f"{p}?tab=quality", f"{p}?tab=triggers", f"{p}?tab=versions", "/query", "/explorer",
-            "/landing", "/lineage", "/settings", "/settings/retention"]
+            f"/runs/{run_id}", p, *(f"{p}?tab={t}" for t in (
+                "code", "preview", "quality", "settings", "triggers", "versions")),
+            "/query", "/explorer", "/landing", "/landing/default/orders", "/lineage",
+            "/settings", "/settings/retention", "/settings/plugins"]
 
 
 def run(ctx: BenchContext) -> list[Result]:
@@ -85,16 +113,13 @@ def run(ctx: BenchContext) -> list[Result]:
     try:
         with ctx.server({"RAT_DATABASE_URL": dsn, "RAT_SCHEDULER_ENABLED": "false"}) as server, \
                 server.client() as api:
-            for i in range(PIPELINES):
-                api.post("/pipelines", json={"namespace": "default", "layer": "silver",
-                                             "name": f"p{i:03d}", "description": f"pipeline {i}",
-                                             "source": "SELECT 1 AS id"}).raise_for_status()
-            run_id = asyncio.run(_seed(dsn))
+            seed_api(api)
+            run_id = asyncio.run(seed_runs(dsn))
             with httpx.Client(base_url=server.url, timeout=60,
                               headers={"Accept": "text/html"}) as http:
                 floor = median(_time(http, "/static/favicon.svg"))
                 results = []
-                for path in _pages(run_id):
+                for path in pages(run_id):
                     times = _time(http, path)
                     p95 = percentile(times, 95)
                     results.append(Result("BM9", f"GET {path} p95"[:44], p95, "s", floor=floor,

@@ -12,10 +12,9 @@ import statistics
 import time
 from collections.abc import Iterator
 
-import asyncpg
 import httpx
 import pytest
-from bench.bm9_ui_pages import LOG_LINES, PIPELINES, RUNS, SEED_LOGS, SEED_RUNS
+from bench.bm9_ui_pages import pages, seed_api, seed_runs
 
 from tests.conftest import RatServer, start_server
 
@@ -23,46 +22,22 @@ pytestmark = pytest.mark.slow
 LIMIT_S = 0.300
 
 
-async def _seed(dsn: str) -> str:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(SEED_RUNS, RUNS)
-        run_id = await conn.fetchval("SELECT id FROM runs ORDER BY created_at DESC LIMIT 1")
-        await conn.execute(SEED_LOGS, run_id, LOG_LINES)
-        await conn.execute("ANALYZE")
-    finally:
-        await conn.close()
-    return str(run_id)
-
-
 @pytest.fixture(scope="module")
 def seeded(pg_base: str, template_db: str) -> Iterator[tuple[RatServer, str]]:
     server = start_server(pg_base, template_db, "local", None)
     try:
         with server.client() as api:
-            for i in range(PIPELINES):
-                api.post("/pipelines", json={"namespace": "default", "layer": "silver",
-                                             "name": f"p{i:03d}", "source": "SELECT 1 AS id"}
-                         ).raise_for_status()
-        yield server, asyncio.run(_seed(server.dsn))
+            seed_api(api)
+        yield server, asyncio.run(seed_runs(server.dsn))
     finally:
         server.stop()
-
-
-def _pages(run_id: str) -> list[str]:
-    p = "/pipelines/default/silver/p050"
-    return ["/", "/pipelines", "/runs", "/runs?status=failed", f"/runs/{run_id}", p,
-            *(f"{p}?tab={t}" for t in ("code", "preview", "quality", "settings", "triggers",
-                                       "versions")),
-            "/query", "/explorer", "/landing", "/lineage", "/settings", "/settings/retention",
-            "/settings/plugins"]
 
 
 def test_main_pages_render_under_300_ms(seeded: tuple[RatServer, str]) -> None:
     server, run_id = seeded
     slow = {}
     with httpx.Client(base_url=server.url, headers={"Accept": "text/html"}, timeout=30) as http:
-        for path in _pages(run_id):
+        for path in pages(run_id):
             http.get(path).raise_for_status()  # warm caches (lineage, templates)
             times = []
             for _ in range(5):
