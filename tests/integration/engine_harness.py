@@ -1,6 +1,6 @@
 """Run pipelines in-process through `execute_run` against a real catalog and real storage.
 
-`Engine` plays the parent's part (RunHost RPCs, publish on success, discard on failure) with the
+`Engine` plays the parent's part (RunHost RPCs through `LocalHost`, publish on success, discard on failure) with the
 real `IcebergTables` on the test Postgres, so strategy tests exercise the exact write path of a
 worker without the dispatcher.
 """
@@ -14,44 +14,15 @@ from typing import Any
 
 from rat.app import sqlalchemy_url
 from rat.core.specs import (
-    CommitRequest,
     EngineLimits,
     RunResult,
     RunSpec,
-    StageRequest,
-    StageState,
     StorageSpec,
-    TableState,
 )
 from rat.engine.catalog import CatalogSpec, IcebergTables, io_properties
 from rat.engine.run import execute_run
 from tests.conftest import S3Server
-
-
-class Host:
-    """RunHost with the real catalog, recording logs and phases."""
-
-    def __init__(self, tables: IcebergTables) -> None:
-        self.tables = tables
-        self.logs: list[tuple[str, str]] = []
-
-    def table_state(self, ident: str) -> TableState | None:
-        return self.tables.state(ident)
-
-    def landing_files(self, namespace: str, zone: str) -> list[str]:
-        return []
-
-    def prepare_stage(self, req: StageRequest) -> StageState:
-        return self.tables.prepare_stage(req)
-
-    def commit_stage(self, req: CommitRequest) -> StageState:
-        return self.tables.commit_stage(req)
-
-    def log(self, level: str, message: str) -> None:
-        self.logs.append((level, message))
-
-    def phase(self, name: str) -> None:
-        pass
+from tests.integration.wap_support import LocalHost
 
 
 def storage_for(backend: str, tmp: Path, s3: S3Server | None) -> StorageSpec:
@@ -72,7 +43,7 @@ class Engine:
         self.tables = IcebergTables(CatalogSpec(
             type="sql", uri=sqlalchemy_url(dsn), name="rat", warehouse=self.warehouse,
             storage=storage))
-        self.host = Host(self.tables)
+        self.host = LocalHost(self.tables)
 
     def run(self, sql: str, config: str | None = None, *, name: str = "t",
             started_at: str | None = None) -> RunResult:

@@ -379,6 +379,10 @@ class IcebergTables:
         table.manage_snapshots().create_tag(snapshot_id, name).commit()
 
     def remove_tags(self, ident: str, names: list[str]) -> int:
+        return self.remove_refs(ident, names, branches=False)
+
+    def remove_refs(self, ident: str, names: list[str], *, branches: bool) -> int:
+        """Drop the named tags (or branches) in one commit; main and the schema are left alone."""
         table = self.load(ident)
         if table is None:
             return 0
@@ -386,7 +390,7 @@ class IcebergTables:
         if present:
             ops = table.manage_snapshots()
             for name in present:
-                ops = ops.remove_tag(name)
+                ops = ops.remove_branch(name) if branches else ops.remove_tag(name)
             ops.commit()
         return len(present)
 

@@ -53,16 +53,7 @@ def run_branches(tables: IcebergTables, ident: str) -> list[BranchInfo]:
 
 def remove_branches(tables: IcebergTables, ident: str, names: list[str]) -> int:
     """Drop the named branches (one commit); the table's schema and main are left alone."""
-    table = tables.load(ident)
-    if table is None:
-        return 0
-    present = [n for n in names if n in table.metadata.refs]
-    if present:
-        ops = table.manage_snapshots()
-        for name in present:
-            ops = ops.remove_branch(name)
-        ops.commit()
-    return len(present)
+    return tables.remove_refs(ident, names, branches=True)
 
 
 def expire_snapshots(tables: IcebergTables, ident: str, older_than_ms: int) -> int:

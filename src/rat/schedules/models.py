@@ -48,7 +48,9 @@ class ScheduleUpdate(msgspec.Struct, kw_only=True):
     timezone: str | None = None
 
 
-class Trigger(msgspec.Struct, kw_only=True, omit_defaults=True):
+class TriggerFields(msgspec.Struct, kw_only=True):
+    """What every view of a trigger carries."""
+
     id: uuid.UUID
     pipeline_id: uuid.UUID
     type: str
@@ -59,6 +61,9 @@ class Trigger(msgspec.Struct, kw_only=True, omit_defaults=True):
     last_run_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+
+
+class Trigger(TriggerFields, kw_only=True, omit_defaults=True):
     webhook_url: str | msgspec.UnsetType = msgspec.UNSET
     webhook_token: str | msgspec.UnsetType = msgspec.UNSET
 
@@ -102,28 +107,15 @@ class Fired(msgspec.Struct, kw_only=True, omit_defaults=True):
     coalesced: bool = False
 
 
-class TriggerRow(msgspec.Struct, kw_only=True):
+class TriggerRow(TriggerFields, kw_only=True):
     """A trigger as the firing code reads it (with its pipeline's natural key)."""
 
-    id: uuid.UUID
-    pipeline_id: uuid.UUID
-    type: str
-    config: dict[str, Any]
-    enabled: bool
-    cooldown_seconds: int
-    last_triggered_at: datetime | None
-    last_run_id: uuid.UUID | None
     armed_at: datetime | None
     token_hash: str | None
-    created_at: datetime
-    updated_at: datetime
     namespace: str
     layer: str
     pipeline: str
 
     def public(self, **extra: Any) -> Trigger:
-        return Trigger(id=self.id, pipeline_id=self.pipeline_id, type=self.type,
-                       config=self.config, enabled=self.enabled,
-                       cooldown_seconds=self.cooldown_seconds,
-                       last_triggered_at=self.last_triggered_at, last_run_id=self.last_run_id,
-                       created_at=self.created_at, updated_at=self.updated_at, **extra)
+        fields = {f: getattr(self, f) for f in TriggerFields.__struct_fields__}
+        return Trigger(**fields, **extra)
