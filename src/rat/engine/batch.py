@@ -58,6 +58,10 @@ class Batch:
         self._drop(previous)
         return rows
 
+    def stream(self, select_sql: str) -> None:
+        """Define BATCH as `select_sql` itself, unstored, for a strategy that reads it once."""
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {BATCH} AS {select_sql}")
+
     def _spill(self, select_sql: str, types: dict[str, str]) -> int:
         target = f"{self.scratch_dir}/{_DIR_PREFIX}{uuid.uuid4().hex[:8]}"
         rows, paths = self.con.execute(

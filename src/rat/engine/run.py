@@ -230,12 +230,17 @@ class Attempt:
     def _phases(self, con: duckdb.DuckDBPyConnection) -> None:
         entry, config = self.load()
         compiled = self.compile(con, entry, config)
+        strategy = STRATEGIES[config.merge_strategy]()
         with self.phases.phase("execute") as meta:
-            rows = self.materialize(con, compiled)
-            meta["rows"] = rows
-            self.host.log("info", f"query produced {rows} rows")
+            rows = self.materialize(con, compiled, stream=strategy.single_pass)
+            if rows is None:
+                meta["streamed"] = True
+                self.host.log("info", "the query streams into the table's data files")
+            else:
+                meta["rows"] = rows
+                self.host.log("info", f"query produced {rows} rows")
         with self.phases.phase("write") as meta:
-            self._write(con, config, rows, meta)
+            self._write(con, config, strategy, rows, meta)
         self.run_quality(con, config)
 
     def load(self) -> tuple[str, PipelineConfig]:
@@ -268,10 +273,14 @@ class Attempt:
             run_started_at=self.spec.run_started_at, watermark_value=self.watermark_value,
             is_incremental=config.merge_strategy == "incremental", config=config)
 
-    def materialize(self, con: duckdb.DuckDBPyConnection, compiled: Compiled) -> int:
-        """Create the batch table from the SQL or the Python `result`; return its row count."""
+    def materialize(self, con: duckdb.DuckDBPyConnection, compiled: Compiled, *,
+                    stream: bool = False) -> int | None:
+        """Create the batch from the SQL or the Python `result`; return its row count.
+
+        With `stream` a SQL batch is only defined, not stored (None: rows not known yet).
+        """
         if compiled.globals is None:
-            return self._materialize(con, compiled.sql)
+            return self._materialize(con, compiled.sql, stream=stream)
         table = run_pipeline(compiled.python, con, compiled.globals, self.host.log)
         con.register(PY_RESULT, table)
         try:
@@ -279,14 +288,17 @@ class Attempt:
         finally:
             con.unregister(PY_RESULT)
 
-    def _materialize(self, con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    def _materialize(self, con: duckdb.DuckDBPyConnection, sql: str, *,
+                     stream: bool = False) -> int | None:
         safe_sql, _names = iceberg_safe_select(con, sql)
         self._batch = Batch(con, self.spec.limits.scratch_dir)
+        if stream:
+            self._batch.stream(safe_sql)
+            return None
         return self._batch.store(safe_sql)
 
-    def _write(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig, rows: int,
-               meta: dict[str, Any]) -> None:
-        strategy = STRATEGIES[config.merge_strategy]()
+    def _write(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig, strategy: Strategy,
+               rows: int | None, meta: dict[str, Any]) -> None:
         strategy.check(con, config)
         if rows == 0 and not strategy.writes_empty:
             self.host.log("info", "no rows: nothing to write")

@@ -292,6 +292,9 @@ class Strategy:
     replace_schema: ClassVar[bool] = False
     # True: a zero-row batch still commits (full_refresh empties the table).
     writes_empty: ClassVar[bool] = False
+    # True: `plan` reads BATCH exactly once and copes with zero rows, so R is never stored: the
+    # query streams straight into the table's data files (it then runs in the write phase).
+    single_pass: ClassVar[bool] = False
 
     def check(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> None:
         """Refuse a batch this strategy cannot apply (raise WriteError)."""
@@ -322,6 +325,7 @@ class FullRefresh(Strategy):
     name = "full_refresh"
     replace_schema = True
     writes_empty = True
+    single_pass = True
 
     def plan(self, ctx: WriteContext) -> WritePlan:
         base = ctx.base_files()
