@@ -18,6 +18,8 @@ from tests.conftest import RatServer, start_server, unique, wait_run
 from tests.e2e.wap_client import PipelineClient, wait_phase, worker_pid
 
 # About a minute of CPU on two threads: long enough to act on a run while it executes.
+# full_refresh streams its query into the table, so the query runs in the write phase.
+QUERYING = ("execute", "write")
 SLOW = "SELECT count(*) AS n FROM range(300000) a, range(300000) b WHERE a.range * b.range = 7"
 
 
@@ -37,7 +39,7 @@ def test_cancel_kills_the_worker_and_keeps_the_table(api: httpx.Client) -> None:
     assert p.run()["status"] == "success"
     p.write("pipeline.sql", SLOW)
     run_id = p.start()
-    wait_phase(api, run_id, ("execute",))
+    wait_phase(api, run_id, QUERYING)
     pid = worker_pid(api, run_id)
     started = time.monotonic()
     resp = api.post(f"/runs/{run_id}/cancel")
@@ -60,7 +62,7 @@ def test_killed_worker_fails_the_run_then_a_retry_succeeds(api: httpx.Client) ->
     assert p.run()["status"] == "success"
     p.write("pipeline.sql", SLOW)
     run_id = p.start()
-    wait_phase(api, run_id, ("execute",))
+    wait_phase(api, run_id, QUERYING)
     os.kill(worker_pid(api, run_id), signal.SIGKILL)
     run = wait_run(api, run_id, timeout=15)
     assert run["status"] == "failed"
@@ -74,7 +76,7 @@ def test_killed_worker_fails_the_run_then_a_retry_succeeds(api: httpx.Client) ->
             f"SELECT count(*) AS n FROM {{{{ ref('bronze.{ctrl.name}') }}}} c, range(c.n) a, "
             "range(c.n) b WHERE a.range * b.range = 7")
     run_id = p.start()
-    wait_phase(api, run_id, ("execute",))
+    wait_phase(api, run_id, QUERYING)
     os.kill(worker_pid(api, run_id), signal.SIGKILL)
     wait_phase(api, run_id, ("retry_wait",), timeout=15)
     ctrl.write("pipeline.sql", "SELECT 10 AS n")
