@@ -111,6 +111,38 @@ class AuthProvider(Protocol):
     async def authenticate(self, request: Request[Any, Any, Any]) -> Principal | None: ...
 
 
+class LoginFlow(msgspec.Struct, frozen=True, kw_only=True):
+    """One browser login in progress (authorization code + PKCE), kept in a signed cookie.
+
+    Only the browser that started the login holds it; it expires after `LOGIN_FLOW_SECONDS`.
+    """
+
+    state: str
+    nonce: str
+    verifier: str
+    redirect_uri: str
+    next_url: str = "/"
+    started: float
+
+
+LOGIN_FLOW_SECONDS = 600
+
+
+class InteractiveLogin(Protocol):
+    """Optional `auth.interactive`: a browser login at an identity provider (OIDC).
+
+    `begin` returns the URL to send the browser to and the flow to keep; `finish` turns the
+    provider's callback parameters into a principal, raising `Unauthenticated` with a message fit
+    for the login page (or `Unavailable` when the provider cannot be reached).
+    """
+
+    label: str
+
+    async def begin(self, redirect_uri: str, next_url: str) -> tuple[str, LoginFlow]: ...
+
+    async def finish(self, flow: LoginFlow, params: Mapping[str, str]) -> Principal: ...
+
+
 @runtime_checkable
 class Authorizer(Protocol):
     """Slot `authorizer`: permission checks and list filtering."""

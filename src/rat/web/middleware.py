@@ -167,7 +167,8 @@ class Edge:
         if origin is not None:
             if self.cors.is_preflight(scope):
                 await send(self.cors.preflight_start())
-                await send({"type": "http.response.body", "body": b""})
+                end: Any = {"type": "http.response.body", "body": b""}
+                await send(end)
                 return
             self.cors.without_cookies(scope)
         elif _cross_site(scope):
@@ -224,12 +225,17 @@ class Edge:
 
 
 def _rules(settings: Settings) -> list[Rule]:
-    """First match wins: webhooks and login have their own budgets; the rest share the API's."""
+    """First match wins: webhooks and login have their own budgets; the rest share the API's.
+
+    Logins share one budget: the token form and the OIDC callback (which costs a token request
+    at the identity provider).
+    """
+    login = TokenBuckets(LOGIN_PER_MINUTE / 60, LOGIN_BURST)
     rules = [
         Rule("webhook", TokenBuckets(WEBHOOK_PER_MINUTE / 60, WEBHOOK_BURST), "/api/v1/webhooks",
              exact=True),
-        Rule("login", TokenBuckets(LOGIN_PER_MINUTE / 60, LOGIN_BURST), "/login", exact=True,
-             method="POST"),
+        Rule("login", login, "/login", exact=True, method="POST"),
+        Rule("login", login, "/login/oidc/callback", exact=True, method="GET"),
     ]
     if settings.rate_limit_rps > 0:
         rules.append(Rule("api", TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst),
