@@ -27,7 +27,7 @@ from rat.core.specs import StorageSpec
 from rat.db.database import Database, create_pool
 from rat.db.embedded import EmbeddedPostgres
 from rat.db.migrate import apply_migrations
-from rat.engine.catalog import CatalogSpec, IcebergTables
+from rat.engine.catalog import CatalogSpec, IcebergTables, open_catalog
 from rat.files.service import FilesService
 from rat.landing.archive import Archiver
 from rat.landing.service import LandingService
@@ -101,6 +101,24 @@ def open_store(spec: StorageSpec) -> ObjectStore:
                    secure=spec.use_ssl)
 
 
+def open_storage(settings: Settings, plugins: PluginHost | None = None,
+                 ) -> tuple[StorageSpec, ObjectStore]:
+    """The storage the engine addresses and the store the platform uses.
+
+    A `storage` plugin's when one is selected (its failure stops start-up), else local or S3.
+    """
+    provider = plugins.slot("storage") if plugins is not None else None
+    if provider is None:
+        spec = storage_spec(settings)
+        return spec, open_store(spec)
+    try:
+        return provider.storage_spec(settings), provider.open_store(settings)
+    except Exception as exc:
+        owner = plugins.slot_owner("storage") if plugins is not None else None
+        raise FatalPluginError(f"plugin {owner} (slot storage) failed to open its store: "
+                               f"{type(exc).__name__}: {exc}") from None
+
+
 def sqlalchemy_url(dsn: str) -> str:
     """Pyiceberg's SqlCatalog speaks SQLAlchemy; point it at the same database via psycopg."""
     scheme, rest = dsn.split("://", 1)
@@ -130,10 +148,12 @@ class Runtime:
         self.embedded: EmbeddedPostgres | None = None
         self.db: Database | None = None
         self.events = EventBus()
-        self.spec = storage_spec(settings)
-        self.storage = Storage(open_store(self.spec))
+        self.spec, store = open_storage(settings, self.plugins)
+        self.storage = Storage(store)
         self.warehouse = settings.catalog_warehouse or self.spec.uri("_warehouse")
-        self.run_pool = WorkerPool("run", settings.worker_count, ("rat.plugins.runner",))
+        executor = self.plugins.slot("executor")
+        self.run_pool: WorkerPool = executor if executor is not None else \
+            WorkerPool("run", settings.worker_count, ("rat.plugins.runner",))
         self.query_pool = WorkerPool("query", settings.query_workers, ("rat.engine.query",))
         self.preview_pool = WorkerPool("preview", settings.preview_workers,
                                        ("rat.plugins.runner", "rat.engine.preview"))
@@ -157,16 +177,30 @@ class Runtime:
     def _catalog(self, dsn: str) -> IcebergTables:
         s = self.settings
         uri = sqlalchemy_url(dsn) if s.catalog_type == "sql" else s.catalog_uri
+        provider = self.plugins.slot("catalog")
         return IcebergTables(CatalogSpec(type=s.catalog_type, uri=uri, name=s.catalog_name,
                                          warehouse=self.warehouse, storage=self.spec,
                                          token=s.catalog_token,
-                                         credential=s.catalog_credential))
+                                         credential=s.catalog_credential),
+                             provider.open_catalog if provider is not None else open_catalog)
+
+    async def _open_plugin_catalog(self, tables: IcebergTables) -> None:
+        """A `catalog` plugin that cannot open its catalog stops start-up (product §14)."""
+        owner = self.plugins.slot_owner("catalog")
+        if owner is None:
+            return
+        try:
+            await asyncio.to_thread(tables.check)
+        except Exception as exc:
+            raise FatalPluginError(f"plugin {owner} (slot catalog) failed to open its catalog: "
+                                   f"{type(exc).__name__}: {exc}") from None
 
     async def start(self) -> Services:
         (self.settings.data_path / "tmp").mkdir(parents=True, exist_ok=True)
         dsn = await self.start_database()
         assert self.db is not None  # noqa: S101
         self.tables = self._catalog(dsn)
+        await self._open_plugin_catalog(self.tables)
         await asyncio.gather(self.run_pool.start(), self.query_pool.start(),
                              self.preview_pool.start())
         self.services = self._services(self.db, self.tables)
@@ -326,9 +360,9 @@ def api_router() -> Router:
 def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
     try:
         plugins = PluginHost.load(settings)
+        runtime = Runtime(settings, plugins)
     except FatalPluginError as exc:
         raise ConfigError(str(exc)) from None
-    runtime = Runtime(settings, plugins)
     secret = secret_key(settings)
 
     @contextlib.asynccontextmanager
@@ -343,6 +377,9 @@ def create_app(settings: Settings, *, announce: bool = False) -> Litestar:
                 url = f"http://{_display_host(settings.host)}:{settings.port}"
                 print(f"RAT is running at {url}", flush=True)  # noqa: T201 - `make run` promises it
             yield
+        except FatalPluginError as exc:
+            app.state["fatal"] = str(exc)  # `rat serve` ends with this line and exit code 2
+            raise
         finally:
             await runtime.stop()
 

@@ -6,9 +6,14 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rat import __version__
 from rat.config import MIGRATIONS_DIR, ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from rat.core.specs import StorageSpec
+    from rat.storage.base import ObjectStore
 
 
 def _settings() -> Settings:
@@ -51,7 +56,15 @@ def serve(_args: argparse.Namespace) -> int:
                             access_log=False, lifespan="on", timeout_graceful_shutdown=
                             settings.shutdown_grace_seconds + 5, proxy_headers=False)
     server = Server(config)
-    server.run()
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits 3 when start-up fails
+        if not app.state.get("fatal"):
+            raise
+    fatal = app.state.get("fatal")
+    if fatal:  # a plugin selected for a single-instance slot failed while starting
+        print(f"rat: {fatal}", file=sys.stderr)  # noqa: T201
+        return 2
     return 0 if server.started else 1
 
 
@@ -79,23 +92,33 @@ def migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage(settings: Settings) -> tuple[StorageSpec, ObjectStore]:
+    """The server's storage, a `storage` plugin's included."""
+    from rat.app import open_storage
+    from rat.plugins.host import FatalPluginError, PluginHost
+
+    try:
+        return open_storage(settings, PluginHost.load(settings))
+    except FatalPluginError as exc:
+        print(f"rat: {exc}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
+
+
 def backup(args: argparse.Namespace) -> int:
-    from rat.app import open_store, storage_spec
     from rat.ops.commands import backup_command
 
     settings = _settings()
-    spec = storage_spec(settings)
+    spec, store = _storage(settings)
     warehouse = settings.catalog_warehouse or spec.uri("_warehouse")
-    return backup_command(settings, Path(args.dir), open_store(spec), spec, warehouse)
+    return backup_command(settings, Path(args.dir), store, spec, warehouse)
 
 
 def restore(args: argparse.Namespace) -> int:
-    from rat.app import open_store, storage_spec
     from rat.ops.commands import restore_command
 
     settings = _settings()
-    spec = storage_spec(settings)
-    return restore_command(settings, Path(args.dir), open_store(spec), spec, force=args.force)
+    spec, store = _storage(settings)
+    return restore_command(settings, Path(args.dir), store, spec, force=args.force)
 
 
 def tokens_create(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -83,6 +84,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def __post_init__(self) -> None:
         _check_ranges(self)
+        try:
+            parse_origins(self.cors_origins)
+        except ValueError as exc:
+            raise ConfigError(f"invalid setting RAT_CORS_ORIGINS: {exc}") from None
 
     @property
     def data_path(self) -> Path:
@@ -149,6 +154,20 @@ def _check_networks(text: str) -> None:
         except ValueError:
             raise ConfigError(f"invalid setting RAT_TRUSTED_PROXIES: {item!r} is not an IP "
                               "address or CIDR") from None
+
+
+def parse_origins(text: str) -> frozenset[str]:
+    """A comma list of browser origins (`scheme://host[:port]`, no path), normalised."""
+    origins = set()
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc or \
+                parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"{item!r} is not an origin like https://app.example.com")
+        origins.add(f"{parts.scheme}://{parts.netloc.lower()}")
+    return frozenset(origins)
 
 
 def env_name(field: str) -> str:

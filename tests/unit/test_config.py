@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rat.config import ConfigError, load_settings, parse_size
+from rat.config import ConfigError, load_settings, parse_origins, parse_size
 
 
 def test_defaults_without_any_configuration(tmp_path: Path) -> None:
@@ -43,6 +43,9 @@ def test_secret_from_file(tmp_path: Path) -> None:
     ({"RAT_CATALOG_TYPE": "rest"}, "RAT_CATALOG_URI"),
     ({"RAT_WORKER_MEMORY_LIMIT": "lots"}, "RAT_WORKER_MEMORY_LIMIT"),
     ({"RAT_SCHEDULER_ENABLED": "maybe"}, "RAT_SCHEDULER_ENABLED"),
+    ({"RAT_CORS_ORIGINS": "app.example.com"}, "RAT_CORS_ORIGINS"),
+    ({"RAT_CORS_ORIGINS": "https://app.example.com/ui"}, "RAT_CORS_ORIGINS"),
+    ({"RAT_CORS_ORIGINS": "*"}, "RAT_CORS_ORIGINS"),
 ])
 def test_bad_value_names_the_setting(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -64,3 +67,9 @@ def test_sizes() -> None:
     assert parse_size("1024") == 1024
     with pytest.raises(ValueError):
         parse_size("two gigs")
+
+
+def test_cors_origins_are_normalised() -> None:
+    assert parse_origins(" https://App.Example.com/, http://localhost:5173 ,") == frozenset(
+        {"https://app.example.com", "http://localhost:5173"})
+    assert parse_origins("") == frozenset()

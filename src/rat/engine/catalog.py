@@ -9,7 +9,7 @@ stage on a branch; a table whose main still points at that snapshot is "not publ
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -148,8 +148,11 @@ def _partition_field(schema: Any, entry: dict[str, str], field_id: int) -> Any:
 class IcebergTables:
     """The catalog as RAT uses it. Safe to call from several threads."""
 
-    def __init__(self, spec: CatalogSpec) -> None:
+    def __init__(self, spec: CatalogSpec,
+                 opener: Callable[[CatalogSpec], Catalog] = open_catalog) -> None:
+        """`opener` makes the pyiceberg catalog on first use (a `catalog` plugin supplies one)."""
         self.spec = spec
+        self._opener = opener
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
         self._known_namespaces: set[tuple[str, str]] = set()
@@ -158,7 +161,7 @@ class IcebergTables:
     def catalog(self) -> Catalog:
         with self._lock:
             if self._catalog is None:
-                self._catalog = open_catalog(self.spec)
+                self._catalog = self._opener(self.spec)
             return self._catalog
 
     def location(self, ident: str) -> str:

@@ -379,6 +379,9 @@ class PluginHost:
                 return p.provided[name]
         return None
 
+    def slot_owner(self, name: str) -> str | None:
+        return next((p.name for p in self.active() if name in p.provided), None)
+
     def enabled(self, name: str) -> bool:
         p = self.plugins.get(name)
         return p is not None and p.ok

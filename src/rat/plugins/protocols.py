@@ -9,6 +9,7 @@ implements `activate(ctx)` (platform side, once at start-up) and/or `activate_ru
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import msgspec
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from litestar import Request
 
     from rat.core.events import Event
+    from rat.core.specs import StorageSpec
+    from rat.engine.catalog import CatalogSpec
+    from rat.storage.base import ObjectStore
 
 Permission = Literal["read", "write", "admin"]
 PERMISSIONS: tuple[Permission, ...] = ("read", "write", "admin")
@@ -111,6 +115,38 @@ class AuthProvider(Protocol):
     async def authenticate(self, request: Request[Any, Any, Any]) -> Principal | None: ...
 
 
+class LoginFlow(msgspec.Struct, frozen=True, kw_only=True):
+    """One browser login in progress (authorization code + PKCE), kept in a signed cookie.
+
+    Only the browser that started the login holds it; it expires after `LOGIN_FLOW_SECONDS`.
+    """
+
+    state: str
+    nonce: str
+    verifier: str
+    redirect_uri: str
+    next_url: str = "/"
+    started: float
+
+
+LOGIN_FLOW_SECONDS = 600
+
+
+class InteractiveLogin(Protocol):
+    """Optional `auth.interactive`: a browser login at an identity provider (OIDC).
+
+    `begin` returns the URL to send the browser to and the flow to keep; `finish` turns the
+    provider's callback parameters into a principal, raising `Unauthenticated` with a message fit
+    for the login page (or `Unavailable` when the provider cannot be reached).
+    """
+
+    label: str
+
+    async def begin(self, redirect_uri: str, next_url: str) -> tuple[str, LoginFlow]: ...
+
+    async def finish(self, flow: LoginFlow, params: Mapping[str, str]) -> Principal: ...
+
+
 @runtime_checkable
 class Authorizer(Protocol):
     """Slot `authorizer`: permission checks and list filtering."""
@@ -123,32 +159,74 @@ class Authorizer(Protocol):
     async def read_scope(self, principal: Principal) -> ReadScope | None: ...
 
 
+class RunWorker(Protocol):
+    """One worker leased for one run (see Executor)."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    async def call(self, job: str, body: bytes, *, on_event: Any = None,
+                   rpc: Any = None) -> bytes: ...
+
+    def kill(self, sig: int = ...) -> None: ...
+
+
 @runtime_checkable
 class Executor(Protocol):
-    """Slot `executor`: where runs execute (default: the local worker-process pool)."""
+    """Slot `executor`: where runs execute. Default: `rat.runtime.workers.WorkerPool`.
 
-    async def submit(self, run: Any) -> None: ...
+    The dispatcher (claiming, leases, the quality gate, publishing) stays in the server and hands
+    each claimed run to a worker the executor lends: `size` is the capacity (concurrent runs);
+    `lease(retire=)` yields a worker whose `call("run", body, on_event=, rpc=)` executes the run
+    (`body` is the msgpack `RunSpec`; it answers the worker's log/phase events and catalog RPCs
+    until the msgpack `RunResult` comes back, raising `WorkerDied`/`JobFailed` from
+    `rat.runtime.workers`), and `kill(signal)` cancels it. A remote executor runs the same worker
+    entry point (`python -m rat.engine.workerproc`) elsewhere and relays its frames. `kind` must be
+    `"run"`; `busy`/`alive` feed /metrics and readiness; `start`/`stop` follow the server.
+    """
 
-    async def cancel(self, run_id: str) -> None: ...
+    kind: str
+    size: int
 
-    def capacity(self) -> int: ...
+    @property
+    def busy(self) -> int: ...
+
+    @property
+    def alive(self) -> int: ...
+
+    async def start(self) -> None: ...
+
+    def lease(self, *, retire: bool = False) -> AbstractAsyncContextManager[RunWorker]: ...
+
+    async def stop(self, grace: float = 5.0) -> None: ...
 
 
 @runtime_checkable
 class CatalogProvider(Protocol):
-    """Slot `catalog`: an Iceberg catalog (default: pyiceberg SqlCatalog or REST)."""
+    """Slot `catalog`: the Iceberg catalog RAT loads, creates, stages and commits tables in.
 
-    def load_catalog(self, settings: Any) -> Any: ...
+    `open_catalog` gets RAT's resolved `rat.engine.catalog.CatalogSpec` (name, warehouse, the
+    storage's IO properties) and returns a pyiceberg `Catalog`; it is called once, lazily, from a
+    worker thread (never on the event loop). Default: pyiceberg SqlCatalog on the state Postgres,
+    or REST.
+    """
+
+    def open_catalog(self, spec: CatalogSpec) -> Any: ...
 
 
 @runtime_checkable
 class StorageProvider(Protocol):
-    """Slot `storage`: opens a blocking `rat.storage.base.ObjectStore`.
+    """Slot `storage`: where files, landing zones, blobs and the warehouse live.
 
-    The store reads, writes (streamed), lists, moves, deletes and stats objects.
+    `open_store` returns the blocking `rat.storage.base.ObjectStore` the platform reads, writes
+    (streamed), lists, moves, deletes and stats objects with; `storage_spec` says how the engine
+    (DuckDB and pyiceberg, in worker processes) addresses the same objects: a local directory or
+    an S3-compatible bucket. Both are called once at start-up; an exception stops start-up.
     """
 
-    def open_store(self, settings: Any) -> Any: ...
+    def open_store(self, settings: Any) -> ObjectStore: ...
+
+    def storage_spec(self, settings: Any) -> StorageSpec: ...
 
 
 @runtime_checkable

@@ -1,8 +1,9 @@
 """The edge: the outermost ASGI layer, around Litestar's router, so it also sees 404s and 405s.
 
-Per HTTP request, in order: assign/echo X-Request-ID, refuse cross-site writes (403), apply the
-client's rate limit (429) and stream slots, refuse oversized bodies (413), then call the app and
-record the request's metrics and access-log line. Every response gets the security headers.
+Per HTTP request, in order: assign/echo X-Request-ID, answer CORS preflights of listed origins
+(rat.web.cors), refuse other cross-site writes (403), apply the client's rate limit (429) and stream
+slots, refuse oversized bodies (413), then call the app and record the request's metrics and
+access-log line. Every response gets the security headers (and CORS headers on /api/v1).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
-from rat.config import Settings
+from rat.config import Settings, parse_origins
 from rat.core.context import REQUEST_ID
 from rat.core.errors import TooLarge, envelope
 from rat.core.metrics import Registry
 from rat.web.body import MAX_JSON_BYTES
+from rat.web.cors import Cors
 from rat.web.deps import new_request_id
 from rat.web.ratelimit import (
     ClientAddress,
@@ -125,6 +127,7 @@ class Edge:
         self.rules = _rules(settings)
         self.streams = StreamSlots(SSE_PER_CLIENT, SSE_TOTAL)
         self.metrics = HttpMetrics(registry, self.streams)
+        self.cors = Cors(parse_origins(settings.cors_origins))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -141,7 +144,10 @@ class Edge:
         self.metrics.in_flight.inc(amount=1)
         try:
             https = scope.get("scheme") == "https" or self._forwarded_https(scope)
-            await self._serve(scope, receive, _with_headers(send, rid, status, https=https))
+            origin = self.cors.listed_origin(scope)
+            extra = self.cors.response_headers(scope, origin)
+            await self._serve(scope, receive, _with_headers(send, rid, status, https=https,
+                                                            extra=extra), origin)
         finally:
             self.metrics.in_flight.inc(amount=-1)
             self._record(scope, status[0], time.perf_counter() - started)
@@ -152,12 +158,20 @@ class Edge:
         return (_header(scope, b"x-forwarded-proto") == "https" and client is not None
                 and self.clients.is_trusted(str(client[0])))
 
-    async def _serve(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
+    async def _serve(self, scope: HTTPScope, receive: Receive, send: Send,
+                     origin: str | None) -> None:
         path = scope.get("path", "")
         if path.startswith(_EXEMPT):
             await self.app(scope, receive, send)
             return
-        if _cross_site(scope):
+        if origin is not None:
+            if self.cors.is_preflight(scope):
+                await send(self.cors.preflight_start())
+                end: Any = {"type": "http.response.body", "body": b""}
+                await send(end)
+                return
+            self.cors.without_cookies(scope)
+        elif _cross_site(scope):
             await _refuse(send, 403, "cross-site request refused")
             return
         client = self.clients.of(scope)
@@ -211,12 +225,17 @@ class Edge:
 
 
 def _rules(settings: Settings) -> list[Rule]:
-    """First match wins: webhooks and login have their own budgets; the rest share the API's."""
+    """First match wins: webhooks and login have their own budgets; the rest share the API's.
+
+    Logins share one budget: the token form and the OIDC callback (which costs a token request
+    at the identity provider).
+    """
+    login = TokenBuckets(LOGIN_PER_MINUTE / 60, LOGIN_BURST)
     rules = [
         Rule("webhook", TokenBuckets(WEBHOOK_PER_MINUTE / 60, WEBHOOK_BURST), "/api/v1/webhooks",
              exact=True),
-        Rule("login", TokenBuckets(LOGIN_PER_MINUTE / 60, LOGIN_BURST), "/login", exact=True,
-             method="POST"),
+        Rule("login", login, "/login", exact=True, method="POST"),
+        Rule("login", login, "/login/oidc/callback", exact=True, method="GET"),
     ]
     if settings.rate_limit_rps > 0:
         rules.append(Rule("api", TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst),
@@ -231,7 +250,8 @@ def _rate_headers(decision: Decision) -> dict[str, str]:
             "ratelimit-reset": str(decision.reset_seconds)}
 
 
-def _with_headers(send: Send, rid: str, status: list[int], *, https: bool) -> Send:
+def _with_headers(send: Send, rid: str, status: list[int], *, https: bool,
+                  extra: list[tuple[bytes, bytes]]) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             status[0] = int(message["status"])
@@ -239,6 +259,7 @@ def _with_headers(send: Send, rid: str, status: list[int], *, https: bool) -> Se
             present = {k.lower() for k, _ in headers}
             headers.append((b"x-request-id", rid.encode()))
             headers.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
+            headers.extend(extra)
             if https:
                 headers.append(_HSTS)
             message["headers"] = headers

@@ -24,6 +24,7 @@ from rat.core.errors import Invalid, NotFound, Unauthenticated, Unavailable
 from rat.db.database import Database
 from rat.db.queries import load_queries
 from rat.pipelines.service import check_page
+from rat.plugins.builtin.oidc_login import OidcLogin, read_secret
 from rat.plugins.host import PluginError
 from rat.plugins.protocols import Principal
 
@@ -48,6 +49,12 @@ class AuthConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     roles_claim: str = "roles"
     leeway_seconds: int = 60
     jwks_refetch_seconds: float = 60.0
+    # Browser login (authorization code + PKCE) at the issuer; on when client_id is set.
+    client_id: str = ""
+    client_secret: str = ""
+    client_secret_file: str = ""
+    scopes: str = "openid email profile"
+    login_label: str = ""
 
     @property
     def oidc(self) -> bool:
@@ -197,6 +204,10 @@ class OidcVerifier:
         self.jwks = Jwks(config.jwks_url, config.jwks_refetch_seconds)
 
     async def principal(self, token: str) -> Principal:
+        return self.to_principal(await self.claims(token))
+
+    async def claims(self, token: str, audience: str | None = None) -> dict[str, Any]:
+        """The verified claims of a JWT from the issuer (audience: the configured one)."""
         import jwt
 
         try:
@@ -207,16 +218,15 @@ class OidcVerifier:
         if alg not in self.config.algorithms:
             raise Unauthenticated(f"token algorithm {alg!r} is not accepted")
         key = await self.jwks.key(header.get("kid"))
-        claims = self._decode(token, key, str(alg))
-        return self._principal(claims)
+        return self._decode(token, key, str(alg), audience or self.config.audience)
 
-    def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+    def _decode(self, token: str, key: Any, alg: str, audience: str) -> dict[str, Any]:
         import jwt
 
         c = self.config
         try:
             decoded: dict[str, Any] = jwt.decode(
-                token, key=key, algorithms=[alg], audience=c.audience, issuer=c.issuer,
+                token, key=key, algorithms=[alg], audience=audience, issuer=c.issuer,
                 leeway=c.leeway_seconds, options={"require": ["exp", "iss", "aud"]})
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token has expired") from None
@@ -230,7 +240,7 @@ class OidcVerifier:
             raise Unauthenticated(f"invalid token: {exc}") from None
         return decoded
 
-    def _principal(self, claims: dict[str, Any]) -> Principal:
+    def to_principal(self, claims: dict[str, Any]) -> Principal:
         c = self.config
         user = claim(claims, c.user_claim)
         if not user:
@@ -250,6 +260,8 @@ class AuthProvider:
         self.config = config
         self.tokens: TokenStore | None = None
         self.oidc = OidcVerifier(config) if config.oidc else None
+        self.interactive = OidcLogin(config, self.oidc) \
+            if self.oidc is not None and config.client_id else None
         self._session_ok: dict[str, float] = {}
 
     async def start(self, runtime: Any) -> None:
@@ -297,6 +309,10 @@ class AuthPlugin:
         config: AuthConfig = ctx.config
         if config.oidc and not (config.issuer and config.audience and config.jwks_url):
             raise PluginError("mode oidc needs issuer, audience and jwks_url")
+        if config.client_id and not config.oidc:
+            raise PluginError("client_id (browser login) needs mode oidc or both")
+        if config.client_secret_file:
+            config.client_secret = read_secret(config.client_secret_file)
         bad = [a for a in config.algorithms if a not in ALGORITHMS]
         if bad:
             raise PluginError(f"algorithms must be among {', '.join(ALGORITHMS)}, not {bad}")
@@ -306,6 +322,8 @@ class AuthPlugin:
         ctx.add_capability("tokens" if config.tokens else "oidc")
         if config.oidc:
             ctx.add_capability("oidc")
+        if self.provider.interactive is not None:
+            ctx.add_capability("oidc_login")
         ctx.on_start(self.provider.start)
 
 

@@ -19,7 +19,7 @@ from rat.plugins.builtin.audit import AuditPage
 from rat.plugins.builtin.auth import NewToken, TokenPage
 from rat.plugins.builtin.sharing import Share, ShareCreate, SharePage, Transfer, TransferResult
 from rat.plugins.host import PluginEntry, PluginHost, RunnerPlugin
-from rat.plugins.protocols import Principal, Resource
+from rat.plugins.protocols import Resource
 from rat.web.access import access, control, principal, require
 from rat.web.body import read_json
 from rat.web.deps import int_param
@@ -42,12 +42,21 @@ def features(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return host(request).features()
 
 
+class Me(msgspec.Struct, kw_only=True):
+    user_id: str
+    email: str
+    display_name: str
+    roles: list[str]
+
+
 @get("/me", name="api:me", opt=access("any", errors=(401,)))
-async def me(request: Request[Any, Any, Any]) -> Principal:
+async def me(request: Request[Any, Any, Any]) -> Me:
     ctl = control(request)
     if ctl is None or ctl.open:
         raise Unauthenticated("no authentication is configured")
-    return principal(request)
+    who = principal(request)
+    return Me(user_id=who.user_id, email=who.email, display_name=who.display_name,
+              roles=list(who.roles))
 
 
 @get("/plugins", name="api:plugins:list", opt=access("any"), sync_to_thread=False)
