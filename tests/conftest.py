@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -23,6 +24,9 @@ from rat.config import MIGRATIONS_DIR
 from rat.db.database import Database, create_pool
 from rat.db.embedded import EmbeddedPostgres
 from rat.db.migrate import apply_migrations
+
+if TYPE_CHECKING:
+    from tests.e2e.oidc_support import FakeIdp
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -249,6 +253,16 @@ def local_server(pg_base: str, template_db: str) -> Iterator[RatServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[FakeIdp]:
+    """A fake OIDC identity provider on a free port (discovery, authorize, token, JWKS)."""
+    from tests.e2e.oidc_support import FakeIdp as Provider
+
+    server = Provider()
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -19,13 +19,6 @@ from tests.e2e.oidc_support import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, FakeI
 
 
 @pytest.fixture(scope="module")
-def idp() -> Iterator[FakeIdp]:
-    server = FakeIdp()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def oidc_server(pg_base: str, template_db: str, idp: FakeIdp,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatServer]:
     config = tmp_path_factory.mktemp("oidc-ui") / "rat.yaml"

@@ -22,13 +22,6 @@ FLOW_COOKIE = "rat_login_flow"
 
 
 @pytest.fixture(scope="module")
-def idp() -> Iterator[FakeIdp]:
-    server = FakeIdp()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def rat(pg_base: str, template_db: str, idp: FakeIdp,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[RatServer]:
     root = tmp_path_factory.mktemp("oidc")
@@ -91,6 +84,7 @@ def test_code_flow_with_pkce_logs_in(rat: RatServer, idp: FakeIdp) -> None:
                        headers={"Accept": "text/html"})
         assert landed.status_code == 200, landed.text
         assert urlsplit(str(landed.url)).path == "/runs"
+        assert '<span class="user-name" title="erin@example.test">Erin</span>' in landed.text
         me = c.get("/api/v1/me").json()
         assert me == {"user_id": "erin", "email": "erin@example.test", "display_name": "Erin",
                       "roles": ["analyst"]}

@@ -15,6 +15,7 @@ from litestar.utils.scope.state import ScopeState
 
 from rat import __version__
 from rat.config import TEMPLATES_DIR
+from rat.web.access import principal
 
 _CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
@@ -116,7 +117,8 @@ def csrf_token(request: Request[Any, Any, Any]) -> str:
 def _context(request: Request[Any, Any, Any], nonce: str, ctx: dict[str, Any]) -> dict[str, Any]:
     state: State = request.app.state
     return {"request": request, "csrf_token": csrf_token(request), "nonce": nonce,
-            "path": request.url.path, "features": state.get("features", {}), **ctx}
+            "path": request.url.path, "features": state.get("features", {}),
+            "user": principal(request), **ctx}
 
 
 def render(request: Request[Any, Any, Any], template: str, *,
