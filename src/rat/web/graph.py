@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
-NODE_W = 180
+NODE_W = 220  # fits a 26-character label in 13 px monospace
 NODE_H = 46
 GAP_X = 56
 GAP_Y = 22
