@@ -14,7 +14,7 @@ import msgspec
 
 NODE_W = 220  # fits a 26-character label in 13 px monospace
 NODE_H = 46
-GAP_X = 56
+GAP_X = 40
 GAP_Y = 22
 MARGIN = 16
 SWEEPS = 4
