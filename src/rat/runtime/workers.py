@@ -108,10 +108,20 @@ class WorkerProcess:
         async with self._send_lock:
             await asyncio.to_thread(self.conn.send_bytes, data)
 
+    async def _deliver(self, msg: dict[str, Any]) -> None:
+        """Send during a job; a broken pipe there means the worker died.
+
+        Raising WorkerDied (not BrokenPipeError) lets the run fail or retry as a dead worker.
+        """
+        try:
+            await self._send(msg)
+        except (OSError, EOFError):
+            raise WorkerDied(await self._returncode()) from None
+
     async def call(self, job: str, body: bytes, *, on_event: EventHandler | None = None,
                    rpc: RpcHandler | None = None) -> bytes:
         """Run `job` in the worker; events and RPCs are served until it answers."""
-        await self._send({"t": "job", "job": job, "body": body})
+        await self._deliver({"t": "job", "job": job, "body": body})
         while True:
             msg = await self._inbox.get()
             kind = msg.get("t")
@@ -136,7 +146,7 @@ class WorkerProcess:
             reply = {"t": "rpc_ok", "id": msg["id"], "body": body}
         except Exception as exc:
             reply = {"t": "rpc_err", "id": msg["id"], "error": str(exc) or type(exc).__name__}
-        await self._send(reply)
+        await self._deliver(reply)
 
     async def _returncode(self) -> int | None:
         if self.proc is None:
