@@ -95,17 +95,9 @@ async def delete_file(request: Request[Any, Any, Any], ns: str, layer: str,
       opt=access("W", "pipeline"))
 async def save_description(request: Request[Any, Any, Any], ns: str, layer: str,
                            name: str) -> Response[Any]:
-    p = await _pipeline(request, ns, layer, name)
     form = await form_data(request)
-    body = PipelineUpdate(description=form.get("description", ""))
-    try:
-        p = await services(request).pipelines.update(ns, layer, name, body)
-    except RatError as exc:
-        return await _tab(request, p, "settings", "description_form", status=422,
-                          description_error=exc.message, description_form=form)
-    if not is_fragment(request):
-        return go(request, pipeline_url(p, "settings"))
-    return await _tab(request, p, "settings", "description_form", description_saved=True)
+    return await _update_setting(request, ns, layer, name, "description", form,
+                                 PipelineUpdate(description=form.get("description", "")))
 
 
 @post(P + "/settings/owner", name="pages:pipeline:owner", include_in_schema=False,
@@ -113,17 +105,23 @@ async def save_description(request: Request[Any, Any, Any], ns: str, layer: str,
 async def save_owner(request: Request[Any, Any, Any], ns: str, layer: str,
                      name: str) -> Response[Any]:
     """Transfer of ownership: its own form, because it needs admin where the rest needs write."""
-    p = await _pipeline(request, ns, layer, name)
     form = await form_data(request)
+    return await _update_setting(request, ns, layer, name, "owner", form,
+                                 PipelineUpdate(owner=form.get("owner", "").strip() or None))
+
+
+async def _update_setting(request: Request[Any, Any, Any], ns: str, layer: str, name: str,
+                          key: str, form: dict[str, str], body: PipelineUpdate) -> Response[Any]:
+    """Apply one settings form (`{key}_form` block): inline error, or saved mark / redirect."""
+    p = await _pipeline(request, ns, layer, name)
     try:
-        p = await services(request).pipelines.update(
-            ns, layer, name, PipelineUpdate(owner=form.get("owner", "").strip() or None))
+        p = await services(request).pipelines.update(ns, layer, name, body)
     except RatError as exc:
-        return await _tab(request, p, "settings", "owner_form", status=422,
-                          owner_error=exc.message, owner_form=form)
+        return await _tab(request, p, "settings", f"{key}_form", status=422,
+                          **{f"{key}_error": exc.message, f"{key}_form": form})
     if not is_fragment(request):
         return go(request, pipeline_url(p, "settings"))
-    return await _tab(request, p, "settings", "owner_form", owner_saved=True)
+    return await _tab(request, p, "settings", f"{key}_form", **{f"{key}_saved": True})
 
 
 @post(P + "/settings/strategy", name="pages:pipeline:strategy", include_in_schema=False,
