@@ -20,7 +20,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.static_files import create_static_files_router
 
-from rat.config import MIGRATIONS_DIR, STATIC_DIR, ConfigError, Settings
+from rat.config import MIGRATIONS_DIR, STATIC_DIR, ConfigError, Settings, parse_size
 from rat.core.events import Event, EventBus
 from rat.core.metrics import Registry
 from rat.core.specs import StorageSpec
@@ -45,7 +45,10 @@ from rat.retention.reaper import Reaper
 from rat.retention.service import RetentionSettings
 from rat.runs.service import RunsService
 from rat.runtime.dispatcher import Dispatcher
+from rat.runtime.jobaccess import JobAccess
 from rat.runtime.leader import Leader
+from rat.runtime.sandbox import Limits as SandboxLimits
+from rat.runtime.sandbox import Sandbox, prepare_shared_dir, probe
 from rat.runtime.telemetry import Telemetry
 from rat.runtime.workers import WorkerPool
 from rat.schedules.firing import TriggerFiring
@@ -119,6 +122,31 @@ def open_storage(settings: Settings, plugins: PluginHost | None = None,
                                f"{type(exc).__name__}: {exc}") from None
 
 
+def job_memory(memory_limit: int) -> int:
+    """Address space a job may add to its warm worker: DuckDB's limit plus allocator headroom."""
+    return 2 * memory_limit + (1 << 30)
+
+
+def probe_sandbox(settings: Settings, spec: StorageSpec, *, pro: bool) -> Sandbox:
+    """The sandbox this host offers.
+
+    Without one, RAT_SANDBOX=on stops start-up, and so does the Pro edition (several users'
+    pipelines must not share the server's rights) unless RAT_SANDBOX=off says so explicitly.
+    """
+    limits = SandboxLimits(
+        memory_bytes=job_memory(settings.worker_memory_bytes),
+        cpu_seconds=settings.worker_cpu_seconds, max_processes=settings.worker_max_processes,
+        max_open_files=settings.worker_max_open_files,
+        scratch_bytes=parse_size(settings.worker_scratch_limit))
+    box = probe(settings.sandbox, storage=spec, data_path=settings.data_path, limits=limits)
+    if not box.enabled and (settings.sandbox == "on" or (pro and settings.sandbox == "auto")):
+        why = "RAT_SANDBOX=on" if settings.sandbox == "on" else \
+            "the Pro edition needs the pipeline sandbox (or RAT_SANDBOX=off)"
+        raise ConfigError(f"{why}, but {'; '.join(box.missing)}")
+    (log.info if box.enabled else log.warning)(box.summary())
+    return box
+
+
 def sqlalchemy_url(dsn: str) -> str:
     """Pyiceberg's SqlCatalog speaks SQLAlchemy; point it at the same database via psycopg."""
     scheme, rest = dsn.split("://", 1)
@@ -151,18 +179,33 @@ class Runtime:
         self.spec, store = open_storage(settings, self.plugins)
         self.storage = Storage(store)
         self.warehouse = settings.catalog_warehouse or self.spec.uri("_warehouse")
+        self.sandbox = probe_sandbox(settings, self.spec,
+                                     pro=self.plugins.features()["edition"] == "pro")
         executor = self.plugins.slot("executor")
         self.run_pool: WorkerPool = executor if executor is not None else \
-            WorkerPool("run", settings.worker_count, ("rat.plugins.runner",))
-        self.query_pool = WorkerPool("query", settings.query_workers, ("rat.engine.query",))
-        self.preview_pool = WorkerPool("preview", settings.preview_workers,
+            self._pool("run", settings.worker_count, ("rat.plugins.runner",))
+        self.query_pool = self._pool("query", settings.query_workers, ("rat.engine.query",),
+                                     memory=settings.query_memory_limit)
+        self.preview_pool = self._pool("preview", settings.preview_workers,
                                        ("rat.plugins.runner", "rat.engine.preview"))
         self.tables: IcebergTables | None = None
+        self.job_access: JobAccess | None = None
         self.dispatcher: Dispatcher | None = None
         self.leader: Leader | None = None
         self.services: Services | None = None
         self.metrics = Registry()
         self.telemetry: Telemetry | None = None
+
+    def _pool(self, kind: str, size: int, modules: tuple[str, ...], *,
+              memory: str | None = None) -> WorkerPool:
+        """A worker pool inside the sandbox; by default a job reads storage and its scratch."""
+        box = self.sandbox
+        scratch = str(self.settings.data_path / "tmp")
+        read = [self.spec.root] if self.spec.kind == "local" else []
+        jail = box.jail(read=read, write=[scratch],
+                        memory_bytes=job_memory(parse_size(memory)) if memory else None)
+        return WorkerPool(kind, size, modules, sandbox=box, jail=jail,
+                          silence_seconds=float(self.settings.lease_seconds))
 
     async def start_database(self) -> str:
         dsn = self.settings.database_url
@@ -196,7 +239,9 @@ class Runtime:
                                    f"{type(exc).__name__}: {exc}") from None
 
     async def start(self) -> Services:
-        (self.settings.data_path / "tmp").mkdir(parents=True, exist_ok=True)
+        tmp = self.settings.data_path / "tmp"
+        for sub in ("", "runs", "preview", "query"):
+            prepare_shared_dir(tmp / sub, self.sandbox)  # job scratch lives under these
         dsn = await self.start_database()
         assert self.db is not None  # noqa: S101
         self.tables = self._catalog(dsn)
@@ -226,9 +271,13 @@ class Runtime:
         runs = RunsService(db, pipelines, events)
         registry = TableRegistry(tables, events)
         query = QueryService(self.settings, self.query_pool, registry, self.spec, self.warehouse)
+        self.job_access = JobAccess(authorizer=self.plugins.slot("authorizer"), tables=tables,
+                                    sandbox=self.sandbox, storage=self.spec,
+                                    warehouse=self.warehouse)
         preview = PreviewService(settings=self.settings, pool=self.preview_pool,
                                  pipelines=pipelines, tables=tables, storage=self.storage,
-                                 storage_spec=self.spec, warehouse=self.warehouse)
+                                 storage_spec=self.spec, warehouse=self.warehouse,
+                                 access=self.job_access)
         namespaces = NamespacesService(
             db, self.storage, events, pipelines, tables, registry,
             warehouse_key=None if self.settings.catalog_warehouse else "_warehouse",
@@ -274,7 +323,7 @@ class Runtime:
         dispatcher = Dispatcher(settings=self.settings, db=db, pipelines=svc.pipelines,
                                 tables=tables, pool=self.run_pool, events=self.events,
                                 storage_spec=self.spec, warehouse=self.warehouse,
-                                landing=svc.landing.unprocessed_uris)
+                                landing=svc.landing.unprocessed_uris, access=self.job_access)
         svc.runs.on_cancel.append(dispatcher.cancel)
         dispatcher.result_handlers.append(
             lambda ctx, result: svc.quality.record(ctx.run_id, ctx.pipeline, result.quality))
@@ -311,7 +360,7 @@ class Runtime:
             "postgres": postgres, "storage": self.storage.check, "catalog": catalog,
             "workers": workers, "leader": leader}
         results = await asyncio.gather(*(_probe(fn) for fn in checks.values()))
-        return dict(zip(checks, results, strict=True))
+        return {**dict(zip(checks, results, strict=True)), "sandbox": self.sandbox.status()}
 
     def drain(self) -> None:
         """First step of a graceful shutdown (SIGTERM): stop claiming runs at once."""

@@ -54,6 +54,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     workers: int = 0
     worker_memory_limit: str = "2GB"
     worker_threads: int = 2
+    worker_cpu_seconds: int = 14400
+    worker_max_processes: int = 256
+    worker_max_open_files: int = 4096
+    worker_scratch_limit: str = "50GB"
+    sandbox: Literal["auto", "on", "off"] = "auto"
     preview_workers: int = 1
     preview_timeout_seconds: int = 120
     query_workers: int = 2
@@ -121,7 +126,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 def _check_ranges(s: Settings) -> None:
-    positive = ("port", "db_pool_size", "worker_threads", "preview_workers", "query_workers",
+    positive = ("port", "db_pool_size", "worker_threads", "worker_max_processes",
+                "worker_max_open_files", "preview_workers", "query_workers",
                 "query_timeout_seconds", "query_default_limit", "query_max_rows",
                 "query_export_max_rows", "quality_test_timeout_seconds", "upload_max_bytes",
                 "lease_seconds", "heartbeat_seconds", "preview_timeout_seconds", "sse_max_seconds")
@@ -134,7 +140,7 @@ def _check_ranges(s: Settings) -> None:
         raise ConfigError("invalid setting: RAT_WORKERS and rate limits must be >= 0")
     if s.scheduler_tick_seconds <= 0:
         raise ConfigError(f"invalid setting {env_name('scheduler_tick_seconds')}: must be > 0")
-    for name in ("worker_memory_limit", "query_memory_limit"):
+    for name in ("worker_memory_limit", "query_memory_limit", "worker_scratch_limit"):
         try:
             parse_size(getattr(s, name))
         except ValueError as exc:

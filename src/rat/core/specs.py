@@ -35,6 +35,27 @@ class EngineLimits(msgspec.Struct, frozen=True, kw_only=True):
     quality_timeout_seconds: int = 60
 
 
+class Confinement(msgspec.Struct, frozen=True, kw_only=True):
+    """What one job's process may reach (enforced in the worker by rat.engine.confine).
+
+    Paths are absolute; `read_paths` also covers the interpreter and libraries. Zero disables a
+    limit. `scratch_dir` and `scratch_bytes` bound the job's disk use.
+    """
+
+    landlock: bool = True
+    read_paths: tuple[str, ...] = ()
+    write_paths: tuple[str, ...] = ()
+    restrict_network: bool = True
+    connect_ports: tuple[int, ...] = ()
+    memory_bytes: int = 0
+    cpu_seconds: int = 0
+    max_processes: int = 0
+    max_open_files: int = 0
+    max_file_bytes: int = 0
+    scratch_dir: str = ""
+    scratch_bytes: int = 0
+
+
 class TableState(msgspec.Struct, frozen=True, kw_only=True):
     """A table as one run sees it: the metadata file and the snapshot it is pinned to."""
 
@@ -79,6 +100,9 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     storage: StorageSpec
     warehouse: str
     limits: EngineLimits
+    # Locations the job's DuckDB may read (its owner's readable tables and landing); empty = the
+    # whole warehouse and the namespace's landing (tests, single user).
+    readable: tuple[str, ...] = ()
 
 
 class StageRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -205,7 +205,8 @@ class Attempt:
         limits = self.spec.limits
         con = duck.connect(memory_limit=limits.memory_limit, threads=limits.threads,
                            temp_dir=limits.scratch_dir or None, storage=self.spec.storage)
-        allowed = [self.spec.warehouse, self.spec.storage.uri(f"{self.spec.namespace}/landing")]
+        allowed = list(self.spec.readable) or [
+            self.spec.warehouse, self.spec.storage.uri(f"{self.spec.namespace}/landing")]
         if limits.scratch_dir:
             allowed.append(limits.scratch_dir)
         duck.lock_down(con, allowed)

@@ -3,13 +3,16 @@
 The parent passes one end of a socketpair as FD. Frames are msgpack maps:
 parent -> worker: {t: job, job, body} | {t: rpc_ok, id, body} | {t: rpc_err, id, error} | {t: stop}
 worker -> parent: {t: ready} | {t: log, level, message} | {t: phase, name} | {t: rpc, id, method,
-body} | {t: chunk, body} | {t: done, body} | {t: failed, error}
+body} | {t: chunk, body} | {t: beat} | {t: done, body} | {t: failed, error}
+A job carries `jail` (a Confinement); it runs in a forked, confined child (see run_forked).
 The worker holds no database credentials; it asks the parent for everything stateful.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 import traceback
@@ -19,10 +22,20 @@ from typing import Any
 
 import msgspec
 
-from rat.core.specs import CommitRequest, RunSpec, StageRequest, StageState, TableState
+from rat.core.specs import (
+    CommitRequest,
+    Confinement,
+    RunSpec,
+    StageRequest,
+    StageState,
+    TableState,
+)
+from rat.engine import confine
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder()
+BEAT_SECONDS = 2.0
+SCRATCH_POLL_SECONDS = 0.5
 
 
 class RemoteError(Exception):
@@ -125,18 +138,119 @@ def serve(channel: Channel) -> None:
             return
         if msg.get("t") == "stop":
             return
-        if msg.get("t") != "job":
-            continue
+        if msg.get("t") == "job":
+            run_forked(channel, msg)
+
+
+def run_forked(channel: Channel, msg: dict[str, Any]) -> None:
+    """Run one job in a forked child confined to the job's paths and limits.
+
+    The warm zygote never runs user code itself, so nothing a job does (imports, globals,
+    Landlock rules, limits) outlives the job. While the child runs it owns the channel; the
+    zygote only waits and reports a death the child could not report itself.
+    """
+    jail = msgspec.convert(msg.get("jail") or {}, Confinement)
+    pid = os.fork()
+    if pid == 0:  # the child: confine, run, answer, exit without running zygote cleanup
+        os._exit(_child(channel, msg, jail))
+    watchdog = ScratchWatchdog(pid, jail)
+    watchdog.start()
+    _, status = os.waitpid(pid, 0)
+    watchdog.stop()
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return
+    channel.send({"t": "failed", "error": watchdog.reason or _death(status, jail)})
+
+
+def _death(status: int, jail: Confinement) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return confine.limit_message(sig, jail) or \
+            f"the run's process was killed by signal {signal.Signals(sig).name}" + (
+                " (out of memory?)" if sig in (signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV)
+                else "")
+    return f"the run's process exited with code {os.WEXITSTATUS(status)}"
+
+
+def _child(channel: Channel, msg: dict[str, Any], jail: Confinement) -> int:
+    try:
+        confine.confine(jail)
+    except confine.ConfineError as exc:
+        channel.send({"t": "failed", "error": f"sandbox: {exc}"})
+        return 0
+    Beat(channel).start()
+    try:
+        handler = JOBS[str(msg["job"])]
+        channel.send({"t": "done", "body": handler(msg["body"], channel)})
+    except BaseException as exc:
+        hint = confine.errno_hint(exc, jail)
         try:
-            handler = JOBS[str(msg["job"])]
-            channel.send({"t": "done", "body": handler(msg["body"], channel)})
-        except Exception as exc:
-            channel.send({"t": "failed", "error": f"{type(exc).__name__}: {exc}",
+            channel.send({"t": "failed", "error": f"{type(exc).__name__}: {exc}"
+                          + (f" ({hint})" if hint else ""),
                           "trace": traceback.format_exc(limit=8)})
+        except OSError:
+            return 1
+    return 0
+
+
+class Beat(threading.Thread):
+    """Liveness: a frame every BEAT_SECONDS while the job runs (a frozen process sends none)."""
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__(daemon=True, name="rat-beat")
+        self.channel = channel
+
+    def run(self) -> None:
+        while True:
+            time.sleep(BEAT_SECONDS)
+            try:
+                self.channel.send({"t": "beat"})
+            except OSError:
+                return
+
+
+class ScratchWatchdog(threading.Thread):
+    """Kill the job's child when its scratch directory outgrows the job's disk allowance."""
+
+    def __init__(self, pid: int, jail: Confinement) -> None:
+        super().__init__(daemon=True, name="rat-scratch-watch")
+        self.pid = pid
+        self.jail = jail
+        self.reason: str | None = None
+        self._done = threading.Event()
+
+    def start(self) -> None:
+        if self.jail.scratch_bytes and self.jail.scratch_dir:
+            super().start()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def run(self) -> None:
+        while not self._done.wait(SCRATCH_POLL_SECONDS):
+            if _tree_bytes(self.jail.scratch_dir) > self.jail.scratch_bytes:
+                self.reason = (f"the run exceeded its scratch disk limit "
+                               f"({self.jail.scratch_bytes} bytes)")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                return
+
+
+def _tree_bytes(root: str) -> int:
+    total = 0
+    for base, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(base, name)).st_blocks * 512
+    return total
 
 
 def main(argv: list[str]) -> int:
     fd, kind = int(argv[1]), argv[2]
+    identity = os.environ.pop("RAT_WORKER_IDENTITY", "")
+    if identity:  # started as root inside bubblewrap: become the worker's own user first
+        uid, gid = (int(x) for x in identity.split(":"))
+        confine.drop_identity(uid, gid)
     parent = os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     channel = Channel(Connection(fd))
@@ -146,4 +260,3 @@ def main(argv: list[str]) -> int:
     channel.send({"t": "ready", "kind": kind, "pid": os.getpid()})
     serve(channel)
     return 0
-

@@ -45,7 +45,9 @@ from rat.engine.catalog import ConcurrentChange, IcebergTables, branch_name
 from rat.engine.config import build_config
 from rat.pipelines.models import Pipeline
 from rat.pipelines.service import PipelinesService
+from rat.plugins.protocols import ReadScope
 from rat.runs.models import Claimed
+from rat.runtime.jobaccess import JobAccess
 from rat.runtime.runlog import RunLogWriter
 from rat.runtime.workers import JobFailed, WorkerDied, WorkerPool, WorkerProcess
 
@@ -74,6 +76,7 @@ class RunContext:
         # goes back to the queue for the next server start.
         self.requeue = False
         self.retry_delay = int((pipeline.config or {}).get("retry_delay_seconds", 30))
+        self.scope: ReadScope | None = None
 
     @property
     def run_id(self) -> uuid.UUID:
@@ -113,7 +116,8 @@ def retry_settings(files: dict[str, str]) -> tuple[int, int]:
 class Dispatcher:
     def __init__(self, *, settings: Settings, db: Database, pipelines: PipelinesService,
                  tables: IcebergTables, pool: WorkerPool, events: EventBus,
-                 storage_spec: StorageSpec, warehouse: str, landing: LandingLister) -> None:
+                 storage_spec: StorageSpec, warehouse: str, landing: LandingLister,
+                 access: JobAccess | None = None) -> None:
         self.settings = settings
         self.db = db
         self.pipelines = pipelines
@@ -123,6 +127,7 @@ class Dispatcher:
         self.storage_spec = storage_spec
         self.warehouse = warehouse
         self.landing = landing
+        self.access = access
         self.worker_id = f"{socket.gethostname()}:{id(self):x}"
         self.result_handlers: list[ResultHandler] = []
         self._active: dict[uuid.UUID, RunContext] = {}
@@ -233,17 +238,24 @@ class Dispatcher:
         except Exception as exc:
             return RunResult(ok=False, error=f"cannot load pipeline files: {exc}")
         await self._apply_retry_settings(ctx, files)
-        spec = self._spec(ctx, files)
-        retire = "pipeline.py" in files
+        readable: tuple[str, ...] = ()
+        jail = None
+        scratch = Path(self.settings.data_path) / "tmp" / "runs" / str(ctx.run_id)
+        if self.access is not None:
+            ctx.scope = await self.access.scope(ctx.pipeline)
+            readable = self.access.readable(ctx.scope, ctx.pipeline)
+            jail = await self.access.jail(ctx.pipeline, readable, scratch)
+        spec = self._spec(ctx, files, scratch, readable)
         try:
-            async with self.pool.lease(retire=retire) as worker:
+            async with self.pool.lease() as worker:
                 ctx.worker = worker
                 ctx.logs.write("debug", f"running on worker pid {worker.pid}")
                 if ctx.cancelled or ctx.requeue:
                     return RunResult(ok=False, error="cancelled" if ctx.cancelled else "requeued")
                 body = await worker.call("run", msgspec.msgpack.encode(spec),
                                          on_event=lambda m: self._on_event(ctx, m),
-                                         rpc=lambda method, b: self._rpc(ctx, method, b))
+                                         rpc=lambda method, b: self._rpc(ctx, method, b),
+                                         jail=jail)
         except (WorkerDied, JobFailed) as exc:
             stage_branch = branch_name(str(ctx.run_id))
             await asyncio.to_thread(self.tables.discard, ctx.ident, stage_branch)
@@ -260,8 +272,8 @@ class Dispatcher:
             await self.db.exec(Q["set_max_attempts"], ctx.run_id, ctx.claimed.lease_token,
                                ctx.claimed.max_attempts)
 
-    def _spec(self, ctx: RunContext, files: dict[str, str]) -> RunSpec:
-        scratch = Path(self.settings.data_path) / "tmp" / "runs" / str(ctx.run_id)
+    def _spec(self, ctx: RunContext, files: dict[str, str], scratch: Path,
+              readable: tuple[str, ...]) -> RunSpec:
         entry = "pipeline.py" if "pipeline.py" in files else "pipeline.sql"
         return RunSpec(
             run_id=str(ctx.run_id), attempt=ctx.claimed.attempt,
@@ -269,7 +281,7 @@ class Dispatcher:
             pipeline_type="python" if entry == "pipeline.py" else "sql",
             version_number=ctx.claimed.version_number, files=files,
             run_started_at=utcnow().isoformat(timespec="microseconds"),
-            storage=self.storage_spec, warehouse=self.warehouse,
+            storage=self.storage_spec, warehouse=self.warehouse, readable=readable,
             limits=EngineLimits(memory_limit=self.settings.worker_memory_limit,
                                 threads=self.settings.worker_threads, scratch_dir=str(scratch),
                                 quality_timeout_seconds=self.settings.quality_test_timeout_seconds))
@@ -285,6 +297,9 @@ class Dispatcher:
 
     async def _rpc(self, ctx: RunContext, method: str, body: Any) -> Any:
         if method == "table_state":
+            if self.access is not None and not self.access.can_read(ctx.scope, ctx.pipeline,
+                                                                    str(body)):
+                return None  # the owner may not read it: "does not exist", like the API's 404
             state = await asyncio.to_thread(self.tables.state, str(body))
             return None if state is None else msgspec.to_builtins(state)
         if method == "landing_files":
@@ -299,6 +314,7 @@ class Dispatcher:
         if method == "commit_stage":
             commit = msgspec.convert(body, CommitRequest)
             self._check_ident(ctx, commit.ident)
+            self._check_commit(ctx, commit)
             return msgspec.to_builtins(await asyncio.to_thread(self.tables.commit_stage, commit))
         raise ValueError(f"unknown request {method!r}")
 
@@ -306,6 +322,19 @@ class Dispatcher:
     def _check_ident(ctx: RunContext, ident: str) -> None:
         if ident != ctx.ident:
             raise PermissionError(f"a run of {ctx.ident} cannot write {ident}")
+
+    def _check_commit(self, ctx: RunContext, commit: CommitRequest) -> None:
+        """A run commits only its own branch and data files under its own table's data dir.
+
+        The worker runs pipeline code, so its requests are untrusted: adding another table's
+        file to this one would let the pipeline read data its owner may not.
+        """
+        if commit.branch != branch_name(str(ctx.run_id)):
+            raise PermissionError(f"a run cannot commit to branch {commit.branch}")
+        data_dir = self.tables.location(ctx.ident).rstrip("/") + "/data/"
+        for path in commit.added_files:
+            if not path.startswith(data_dir) or "/../" in path or "/./" in path:
+                raise PermissionError(f"a run cannot add {path}: not in {data_dir}")
 
     async def _heartbeat(self, ctx: RunContext) -> None:
         while True:

@@ -22,6 +22,9 @@ from typing import Any
 
 import msgspec
 
+from rat.core.specs import Confinement
+from rat.runtime.sandbox import Sandbox
+
 log = logging.getLogger(__name__)
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder()
@@ -36,8 +39,11 @@ RpcHandler = Callable[[str, Any], Awaitable[Any]]
 class WorkerDied(Exception):
     """The worker process exited while running a job."""
 
-    def __init__(self, returncode: int | None) -> None:
+    def __init__(self, returncode: int | None, detail: str = "") -> None:
         self.returncode = returncode
+        if detail:
+            super().__init__(detail)
+            return
         if returncode is not None and returncode < 0:
             detail = f"signal {signal.Signals(-returncode).name}"
         else:
@@ -54,9 +60,15 @@ def worker_env() -> dict[str, str]:
 
 
 class WorkerProcess:
-    def __init__(self, kind: str, modules: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, modules: tuple[str, ...] = (), *,
+                 sandbox: Sandbox | None = None, slot: int = 0, silence_seconds: float = 0,
+                 jail: Confinement | None = None) -> None:
         self.kind = kind
         self.modules = modules
+        self.sandbox = sandbox
+        self.slot = slot
+        self.silence_seconds = silence_seconds
+        self.jail = jail or Confinement(landlock=False)
         self.proc: subprocess.Popen[bytes] | None = None
         self.conn: Connection | None = None
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -75,9 +87,17 @@ class WorkerProcess:
         parent_sock, child_sock = socket.socketpair()
         child_fd = child_sock.detach()
         os.set_inheritable(child_fd, True)
-        args = [sys.executable, "-m", "rat.engine.workerproc", str(child_fd), self.kind, *self.modules]
+        # -P: the server's working directory (which may hold the data dir) is not importable.
+        args = [sys.executable, "-P", "-m", "rat.engine.workerproc", str(child_fd), self.kind,
+                *self.modules]
+        env = worker_env()
+        if self.sandbox is not None:
+            args = self.sandbox.argv(args)
+            identity = self.sandbox.identity(self.kind, self.slot)
+            if identity is not None:
+                env["RAT_WORKER_IDENTITY"] = f"{identity[0]}:{identity[1]}"
         self.proc = await asyncio.to_thread(
-            subprocess.Popen, args, pass_fds=(child_fd,), env=worker_env(),
+            subprocess.Popen, args, pass_fds=(child_fd,), env=env,
             stdin=subprocess.DEVNULL, start_new_session=True)
         os.close(child_fd)
         self.conn = Connection(parent_sock.detach())
@@ -119,11 +139,17 @@ class WorkerProcess:
             raise WorkerDied(await self._returncode()) from None
 
     async def call(self, job: str, body: bytes, *, on_event: EventHandler | None = None,
-                   rpc: RpcHandler | None = None) -> bytes:
-        """Run `job` in the worker; events and RPCs are served until it answers."""
-        await self._deliver({"t": "job", "job": job, "body": body})
+                   rpc: RpcHandler | None = None, jail: Confinement | None = None) -> bytes:
+        """Run `job` in the worker; events and RPCs are served until it answers.
+
+        The job runs confined by `jail` (the pool's default when None). A worker silent for
+        longer than `silence_seconds` (frozen, stopped, or spinning with the GIL held) is
+        killed and reported dead.
+        """
+        await self._deliver({"t": "job", "job": job, "body": body,
+                             "jail": msgspec.to_builtins(jail or self.jail)})
         while True:
-            msg = await self._inbox.get()
+            msg = await self._next_frame()
             kind = msg.get("t")
             if kind == "done":
                 return bytes(msg["body"])
@@ -131,12 +157,26 @@ class WorkerProcess:
                 raise JobFailed(str(msg.get("error")))
             if kind == "eof":
                 raise WorkerDied(await self._returncode())
+            if kind == "beat":
+                continue
             if kind == "rpc":
                 await self._answer(msg, rpc)
             elif on_event is not None:
                 result = on_event(msg)
                 if result is not None:
                     await result
+
+    async def _next_frame(self) -> dict[str, Any]:
+        if not self.silence_seconds:
+            return await self._inbox.get()
+        try:
+            return await asyncio.wait_for(self._inbox.get(), self.silence_seconds)
+        except TimeoutError:
+            log.warning("%s worker pid %s silent for %.0f s: killing it", self.kind, self.pid,
+                        self.silence_seconds)
+            self.kill()
+            raise WorkerDied(None, f"worker stopped answering for {self.silence_seconds:.0f} s "
+                                   "(frozen or stopped); killed") from None
 
     async def _answer(self, msg: dict[str, Any], rpc: RpcHandler | None) -> None:
         try:
@@ -157,9 +197,10 @@ class WorkerProcess:
             return self.proc.poll()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the worker's whole process group (bubblewrap, the zygote and its job child)."""
         if self.alive and self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, sig)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
 
     async def stop(self, grace: float = 5.0) -> None:
         if not self.alive or self.proc is None:
@@ -176,10 +217,16 @@ class WorkerProcess:
 class WorkerPool:
     """A fixed number of warm workers; a dead or retired worker is replaced in the background."""
 
-    def __init__(self, kind: str, size: int, modules: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, size: int, modules: tuple[str, ...] = (), *,
+                 sandbox: Sandbox | None = None, silence_seconds: float = 0,
+                 jail: Confinement | None = None) -> None:
         self.kind = kind
         self.size = size
         self.modules = modules
+        self.sandbox = sandbox
+        self.silence_seconds = silence_seconds
+        self.jail = jail
+        self._slots: set[int] = set(range(size))
         self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
         self._all: set[WorkerProcess] = set()
         self._spawning: set[asyncio.Task[None]] = set()
@@ -201,12 +248,16 @@ class WorkerPool:
         await asyncio.gather(*(self._spawn() for _ in range(self.size)))
 
     async def _spawn(self) -> None:
-        worker = WorkerProcess(self.kind, self.modules)
+        slot = min(self._slots) if self._slots else len(self._all)
+        self._slots.discard(slot)
+        worker = WorkerProcess(self.kind, self.modules, sandbox=self.sandbox, slot=slot,
+                               silence_seconds=self.silence_seconds, jail=self.jail)
         try:
             await worker.start()
         except Exception:
             log.exception("cannot start %s worker", self.kind)
             worker.kill()
+            self._slots.add(slot)
             raise
         if self._closed:
             await worker.stop()
@@ -217,6 +268,7 @@ class WorkerPool:
     def _replace(self, worker: WorkerProcess) -> None:
         self._all.discard(worker)
         worker.kill()
+        self._slots.add(worker.slot)
         if self._closed:
             return
         task = asyncio.create_task(self._spawn_retrying())

@@ -18,7 +18,7 @@ def live() -> dict[str, str]:
 @get("/health/ready", name="health:ready", opt=access("public", errors=(503,)))
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     checks = await services(request).readiness()
-    ok = all(v["status"] == "ok" for k, v in checks.items() if k != "leader")
+    ok = all(v["status"] == "ok" for k, v in checks.items() if k not in ("leader", "sandbox"))
     return Response({"status": "ready" if ok else "not_ready", "checks": checks},
                     status_code=200 if ok else 503)
 
