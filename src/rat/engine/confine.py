@@ -144,11 +144,13 @@ def restrict_paths(c: Confinement, abi: int) -> None:
         os.close(ruleset)
 
 
-def _limit(kind: int, value: int) -> None:
+def _limit(kind: int, value: int, grace: int = 0) -> None:
+    """Soft limit `value`, hard limit `value + grace` (never above the current hard limit)."""
     _soft, hard = resource.getrlimit(kind)
+    ceiling = value + grace
     if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(kind, (value, value))
+        value, ceiling = min(value, hard), min(ceiling, hard)
+    resource.setrlimit(kind, (value, ceiling))
 
 
 def vm_size() -> int:
@@ -164,7 +166,8 @@ def apply_limits(c: Confinement) -> None:
     if c.memory_bytes:
         _limit(resource.RLIMIT_AS, vm_size() + c.memory_bytes)
     if c.cpu_seconds:
-        _limit(resource.RLIMIT_CPU, c.cpu_seconds)
+        # SIGXCPU at the soft limit names the limit; SIGKILL at the hard one if it is ignored.
+        _limit(resource.RLIMIT_CPU, c.cpu_seconds, grace=5)
     if c.max_processes:
         _limit(resource.RLIMIT_NPROC, c.max_processes)
     if c.max_open_files:
@@ -191,6 +194,7 @@ def confine(c: Confinement) -> None:
             restrict_paths(c, abi)
         except OSError as exc:
             raise ConfineError(f"cannot apply Landlock rules: {exc}") from None
+        install_seccomp()
     else:
         no_new_privs()
 
@@ -232,3 +236,69 @@ def errno_hint(exc: BaseException, c: Confinement) -> str | None:
         if exc.errno in (errno.EACCES, errno.EPERM):
             return "denied by the sandbox"
     return None
+
+
+# seccomp: a filter on top of Landlock for what Landlock cannot express (UDP and raw sockets,
+# debugging other processes, namespaces, kernel keyrings, eBPF, io_uring).
+_SECCOMP_MODE_FILTER, _PR_SET_SECCOMP = 2, 22
+_RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
+_LD_ABS, _JEQ, _JGE, _AND, _RET = 0x20, 0x15, 0x35, 0x54, 0x06
+_AF_UNIX, _AF_INET, _AF_INET6, _SOCK_STREAM = 1, 2, 10, 1
+# arch audit id, socket nr, denied syscalls (EPERM), clone3 (ENOSYS: glibc falls back to clone).
+_ARCHES = {
+    "x86_64": (0xC000003E, 41, (101, 310, 311, 298, 321, 250, 248, 249, 323, 165, 166, 155, 272,
+                                308, 425, 426, 427), 435),
+    "aarch64": (0xC00000B7, 198, (117, 270, 271, 241, 280, 219, 217, 218, 282, 40, 39, 41, 97,
+                                  268, 425, 426, 427), 435),
+}
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = (("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32))
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter)))
+
+
+Insn = tuple[int, str | int, str | int, int]
+
+
+def _filter_program(machine: str) -> list[Insn]:
+    """The BPF program as (code, jump-if-true, jump-if-false, k); jumps name labels."""
+    arch, socket_nr, denied, clone3 = _ARCHES[machine]
+    prog: list[Insn] = [(_LD_ABS, 0, 0, 4), (_JEQ, 0, "deny", arch), (_LD_ABS, 0, 0, 0)]
+    if machine == "x86_64":
+        prog.append((_JGE, "deny", 0, 0x40000000))  # the x32 ABI's syscall numbers
+    prog += [(_JEQ, "deny", 0, nr) for nr in denied]
+    prog += [(_JEQ, "enosys", 0, clone3), (_JEQ, 0, "allow", socket_nr),
+             (_LD_ABS, 0, 0, 16), (_JEQ, "allow", 0, _AF_UNIX), (_JEQ, "stream", 0, _AF_INET),
+             (_JEQ, "stream", "deny", _AF_INET6)]
+    labels = {"stream": len(prog)}
+    prog += [(_LD_ABS, 0, 0, 24), (_AND, 0, 0, 0xF), (_JEQ, "allow", "deny", _SOCK_STREAM)]
+    labels.update(allow=len(prog), deny=len(prog) + 1, enosys=len(prog) + 2)
+    prog += [(_RET, 0, 0, _RET_ALLOW), (_RET, 0, 0, _RET_ERRNO | errno.EPERM),
+             (_RET, 0, 0, _RET_ERRNO | errno.ENOSYS)]
+    return [(code, _jump(jt, labels, i), _jump(jf, labels, i), k)
+            for i, (code, jt, jf, k) in enumerate(prog)]
+
+
+def _jump(target: str | int, labels: dict[str, int], at: int) -> int:
+    return target if isinstance(target, int) else labels[target] - at - 1
+
+
+def seccomp_supported() -> bool:
+    return os.uname().machine in _ARCHES
+
+
+def install_seccomp() -> None:
+    """Refuse non-TCP network sockets and the syscalls no pipeline needs (needs no_new_privs)."""
+    machine = os.uname().machine
+    if machine not in _ARCHES:
+        raise ConfineError(f"no seccomp filter for {machine}")
+    prog = _filter_program(machine)
+    insns = (_SockFilter * len(prog))(*(_SockFilter(c, jt, jf, k) for c, jt, jf, k in prog))
+    fprog = _SockFprog(len(prog), insns)
+    if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise ConfineError(f"seccomp filter refused: {os.strerror(ctypes.get_errno())}")

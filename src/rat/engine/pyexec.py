@@ -1,8 +1,9 @@
 """Python pipelines: `pipeline.py` runs with `exec` in the run's worker and sets `result`.
 
 The guard-rails here (blocked builtins and imports, no dunder access, a connection wrapper that
-refuses file and settings statements) catch mistakes; they are not a security boundary. The
-boundary is the worker process: no database credentials, a locked-down DuckDB, resource limits.
+refuses file and settings statements) catch mistakes; they are NOT a security boundary and fall
+to one line of determined code. The boundary is the OS sandbox the job runs in (bubblewrap,
+a dedicated uid, Landlock, seccomp, rlimits: rat.runtime.sandbox and rat.engine.confine).
 """
 
 from __future__ import annotations
@@ -199,6 +200,8 @@ def describe(exc: BaseException) -> str:
     line = user_line(exc)
     where = f"{FILENAME} line {line}" if line else FILENAME
     text = str(exc).strip()
+    if isinstance(exc, MemoryError) and not text:
+        text = "the run exceeded its memory limit (RAT_WORKER_MEMORY_LIMIT)"
     return f"{where}: {type(exc).__name__}" + (f": {text}" if text else "")
 
 

@@ -15,13 +15,23 @@ from rat.storage.base import ObjectInfo
 from rat.storage.keys import validate_key
 
 
+class LinkRefused(FileNotFoundError):
+    """A key runs through a symbolic link: storage never leaves its root (reads as not found)."""
+
+
 class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        return self.root / validate_key(key)
+        """The key's path; refused when any component below the root is a symbolic link."""
+        path = self.root
+        for part in Path(validate_key(key)).parts:
+            path = path / part
+            if path.is_symlink():
+                raise LinkRefused(errno.ENOENT, "not found (a symbolic link)", key)
+        return path
 
     def _atomic(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         target = self._path(key)
@@ -82,10 +92,9 @@ class LocalStore:
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         if not base.is_dir():
             return []
-        paths = base.rglob("*") if recursive else base.iterdir()
         out = []
-        for path in paths:
-            if path.is_file() and not path.name.startswith(".tmp-"):
+        for path in _files(base, recursive=recursive):
+            if not path.name.startswith(".tmp-"):
                 st = path.stat()
                 key = path.relative_to(self.root).as_posix()
                 out.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC)))
@@ -102,7 +111,7 @@ class LocalStore:
         base = self._path(prefix.rstrip("/"))
         if not base.exists():
             return 0
-        count = sum(1 for p in base.rglob("*") if p.is_file())
+        count = sum(1 for _ in _files(base, recursive=True))
         shutil.rmtree(base)
         return count
 
@@ -118,3 +127,15 @@ class LocalStore:
         probe = self.root / ".rat-health"
         probe.write_bytes(b"ok")
         probe.unlink()
+
+
+def _files(base: Path, *, recursive: bool) -> Iterator[Path]:
+    """Regular files under `base`, never through a symbolic link."""
+    for top, dirs, files in os.walk(base, followlinks=False):
+        for name in files:
+            path = Path(top) / name
+            if not path.is_symlink() and path.is_file():
+                yield path
+        if not recursive:
+            return
+        dirs[:] = [d for d in dirs if not (Path(top) / d).is_symlink()]

@@ -67,4 +67,10 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return _response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal error", "INTERNAL")
 
 
-HANDLERS = {RatError: rat_error, HTTPException: http_error, Exception: internal_error}
+def missing_file(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A storage object that is absent, or refused because its path runs through a link."""
+    return _response(request, 404, "file not found", None)
+
+
+HANDLERS = {RatError: rat_error, HTTPException: http_error, FileNotFoundError: missing_file,
+            Exception: internal_error}
