@@ -24,6 +24,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     RAT_PORT=8080 \
     RAT_DATA_DIR=/data \
     RAT_LOG_FORMAT=json
+# bubblewrap: the OS sandbox around pipeline code (docs/sandbox.md).
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 rat \
     && useradd --system --uid 10001 --gid rat --home-dir /data --no-create-home rat \
     && mkdir -p /data && chown rat:rat /data

@@ -7,7 +7,7 @@ APP    := $(VENV)/.app-$(HASH)
 DEV    := $(VENV)/.dev-$(HASH)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench clean browser
+.PHONY: help run test lint bench clean browser sandbox
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,7 +32,12 @@ browser: ## Install Debian's Chromium for the browser tests (needs root or sudo)
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(DEV) browser ## Install dev deps and run every test (real Postgres, S3 server, browser)
+sandbox: ## Install Debian's bubblewrap for the pipeline sandbox (needs root or sudo)
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap >/dev/null; }
+
+test: $(DEV) browser sandbox ## Install dev deps and run every test (real Postgres, S3 server, browser)
 	$(BIN)/python -m pytest -q tests
 
 lint: $(DEV) ## ruff, mypy and the architecture contracts

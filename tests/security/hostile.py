@@ -49,8 +49,8 @@ def attacks(*, data_dir: str, server_pid: int, server_port: int, other_table: st
         "postgres via psycopg": (
             f"out = imp('psycopg').connect('host={pg_socket_dir} user=postgres dbname=rat')"),
         "tcp to the server": (
-            "s = imp('socket').create_connection(('127.0.0.1', %d), timeout=3)\nout = 'connected'"
-            % server_port),
+            f"s = imp('socket').create_connection(('127.0.0.1', {server_port}), timeout=3)\n"
+            "out = 'connected'"),
         "http to the server": (
             f"out = mod('urllib.request').urlopen('http://127.0.0.1:{server_port}/api/v1/me',"
             " timeout=3).read()"),
@@ -72,8 +72,8 @@ def attacks(*, data_dir: str, server_pid: int, server_port: int, other_table: st
             f"out = imp('duckdb').connect().sql(\"SELECT * FROM read_text('{data_dir}/secret_key')"
             "\").fetchall()\nassert out, 'nothing read'"),
         "shell writes outside": (
-            "code = os.system('echo x > /tmp/rat_shell; echo y > %s/pwned_shell')\n"
-            "assert code == 0, code\nout = 'written'" % data_dir),
+            f"code = os.system('echo x > /tmp/rat_shell; echo y > {data_dir}/pwned_shell')\n"
+            "assert code == 0, code\nout = 'written'"),
         "signal the parent": "os.kill(os.getppid(), 0); out = 'signalled'",
         "signal pid 1": "os.kill(1, 0); out = 'signalled'",
         "signal the server": f"os.kill({server_pid}, 0); out = 'signalled'",

@@ -113,7 +113,8 @@ def test_sql_cannot_read_files_outside_its_tables(hostile_server: RatServer) -> 
             assert run["status"] == "failed", run
             assert "Permission" in str(run["error"]) or "not allowed" in str(run["error"]), run
             preview = client.post(f"/pipelines/default/bronze/{name}/preview", json={}).json()
-            assert preview.get("error") and not preview.get("rows"), preview
+            assert preview.get("error"), preview
+            assert not preview.get("rows"), preview
     _assert_host_clean(server)
 
 
@@ -160,7 +161,8 @@ def test_planted_symlinks_are_not_followed_by_storage(hostile_server: RatServer,
             assert resp.status_code in (400, 404), (url, resp.status_code, resp.text[:200])
             assert "root:" not in resp.text
         listing = client.get("/files", params={"prefix": f"default/pipelines/bronze/{name}/"})
-        assert "passwd" not in listing.text and "planted" not in listing.text
+        assert "passwd" not in listing.text
+        assert "planted" not in listing.text
         write = client.put(f"{base}/rat_written", json={"content": "x"})
         assert write.status_code in (400, 404), write.text
         assert not Path(target, "rat_written").exists()

@@ -102,7 +102,10 @@ class Sandbox(msgspec.Struct, frozen=True, kw_only=True):
         rw = [p for p in (self.storage_root, self.scratch_root) if p]
         args += _parents([*ro, *rw])
         for path in ro:
-            args += ["--ro-bind", path, path]
+            if Path(path).is_symlink():  # e.g. /etc/localtime: its target names the time zone
+                args += ["--symlink", os.readlink(path), path]
+            else:
+                args += ["--ro-bind", path, path]
         for path in rw:
             args += ["--bind", path, path]
         return [*args, "--", *command]
