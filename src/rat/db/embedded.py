@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -49,6 +51,9 @@ class EmbeddedPostgres:
         self.socket_dir = self._pick_socket_dir()
         self._user = _SYSTEM_USER if os.geteuid() == 0 else None
         self._started_here = False
+        # Password (scram-sha-256) authentication on the socket too: reaching the socket is not
+        # enough to read the state database. The password lives beside the cluster, mode 0600.
+        self.password_file = pgdata.with_name(pgdata.name + "_password")
 
     def _pick_socket_dir(self) -> Path:
         if len(str(self.pgdata)) <= _MAX_SOCKET_DIR:
@@ -56,15 +61,31 @@ class EmbeddedPostgres:
         digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"rat-pg-{digest}"
 
+    @functools.cached_property
+    def password(self) -> str:
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            pass
+        self.password_file.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_hex(24)
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(value)
+        return value
+
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@/{DATABASE}?host={self.socket_dir}"
+        return f"postgresql://postgres:{self.password}@/{DATABASE}?host={self.socket_dir}"
+
+    def _client_env(self) -> dict[str, str]:
+        return {**os.environ, "PGPASSWORD": self.password}
 
     def _run(self, args: list[str], timeout: float = 60) -> None:
         with tempfile.TemporaryFile("w+") as out:
             result = subprocess.run(  # noqa: S603 - fixed binary, arguments built here
                 args, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                user=self._user, check=False)
+                user=self._user, check=False, env=self._client_env())
             if result.returncode != 0:
                 out.seek(0)
                 raise RuntimeError(f"{Path(args[0]).name} failed: {out.read()[-2000:]}")
@@ -105,21 +126,49 @@ class EmbeddedPostgres:
             self._prepare_permissions()
         if not (self.pgdata / "PG_VERSION").exists():
             log.info("initialising embedded Postgres in %s", self.pgdata)
-            self._run([_bin("initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
-                       "--encoding=UTF8", "--locale=C"])
+            self._initdb()
         if self.running_pid() is None:
             opts = f"-h '' -k {self.socket_dir} -c max_connections=300 -c fsync=on"
             self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-w", "-t", "60", "-o", opts,
                        "-l", str(self.pgdata / "server.log"), "start"], timeout=90)
         self._started_here = True
+        self._require_passwords()
         self._ensure_database()
         return self.dsn
+
+    def _initdb(self) -> None:
+        with tempfile.NamedTemporaryFile("w", prefix="rat-pw-", delete=False) as pwfile:
+            pwfile.write(self.password)
+        try:
+            if self._user:
+                entry = pwd.getpwnam(self._user)
+                os.chown(pwfile.name, entry.pw_uid, entry.pw_gid)
+            self._run([_bin("initdb"), "-D", str(self.pgdata), "--auth=scram-sha-256",
+                       f"--pwfile={pwfile.name}", "-U", "postgres", "--encoding=UTF8",
+                       "--locale=C"])
+        finally:
+            Path(pwfile.name).unlink(missing_ok=True)
+
+    def _require_passwords(self) -> None:
+        """A cluster initialised with trust (before RAT used passwords) gets one, then scram."""
+        hba = self.pgdata / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        if not any(_is_trust(line) for line in lines):
+            return
+        log.info("embedded Postgres: socket authentication goes from trust to scram-sha-256")
+        statement = f"ALTER USER postgres PASSWORD '{self.password}'"
+        self._run([_bin("psql"), "-h", str(self.socket_dir), "-U", "postgres", "-d", "postgres",
+                   "-v", "ON_ERROR_STOP=1", "-c", statement])
+        fixed = [line.replace("trust", "scram-sha-256") if _is_trust(line) else line
+                 for line in lines]
+        hba.write_text("\n".join(fixed) + "\n")
+        self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "reload"])
 
     def _ensure_database(self) -> None:
         check = subprocess.run(  # noqa: S603
             [_bin("psql"), "-h", str(self.socket_dir), "-U", "postgres", "-d", "postgres", "-tAc",
              f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
-            capture_output=True, text=True, check=True, timeout=30)
+            capture_output=True, text=True, check=True, timeout=30, env=self._client_env())
         if check.stdout.strip() != "1":
             self._run([_bin("createdb"), "-h", str(self.socket_dir), "-U", "postgres", DATABASE])
 
@@ -133,6 +182,11 @@ class EmbeddedPostgres:
         except (RuntimeError, subprocess.TimeoutExpired):
             log.exception("embedded Postgres did not stop cleanly")
         self._started_here = False
+
+
+def _is_trust(line: str) -> bool:
+    fields = line.split("#", 1)[0].split()
+    return bool(fields) and fields[-1] == "trust"
 
 
 def wipe(pgdata: Path) -> None:
