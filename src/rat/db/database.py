@@ -10,7 +10,7 @@ from typing import Any, TypeVar, overload
 import asyncpg
 import msgspec
 
-from rat.core.errors import Unavailable
+from rat.core.errors import Busy, Unavailable
 from rat.db.gate import FairGate
 from rat.db.queries import Query
 
@@ -18,6 +18,7 @@ T = TypeVar("T")
 # What `connection()`/`transaction()` yield: a pooled connection proxy, usable as a Connection.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 ACQUIRE_TIMEOUT_SECONDS = 5.0
+BUSY_MESSAGE = "server busy: no database connection free within 5 s; retry shortly"
 _json_encoder = msgspec.json.Encoder()
 
 
@@ -48,7 +49,11 @@ def _record(row: asyncpg.Record) -> dict[str, Any]:
 
 
 class Database:
-    """Connections and transactions with a 5 s acquire deadline (503 when the pool is exhausted)."""
+    """Connections and transactions with a 5 s acquire deadline.
+
+    An exhausted pool is "busy" (503 with Retry-After: load shedding, the client retries); a
+    database that cannot be reached is "unavailable" (503: an outage).
+    """
 
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
         self.pool = pool
@@ -61,9 +66,12 @@ class Database:
         try:
             await self.gate.acquire(ACQUIRE_TIMEOUT_SECONDS)
         except TimeoutError:
-            raise Unavailable("database busy: no connection within 5 s") from None
+            raise Busy(BUSY_MESSAGE) from None
         try:
-            left = max(ACQUIRE_TIMEOUT_SECONDS - (time.monotonic() - started), 0.5)
+            # One deadline for the gate and the pool together: no request waits longer.
+            left = ACQUIRE_TIMEOUT_SECONDS - (time.monotonic() - started)
+            if left <= 0:
+                raise Busy(BUSY_MESSAGE)
             async with self._acquire(left) as conn:
                 yield conn
         finally:
@@ -74,9 +82,13 @@ class Database:
         try:
             conn = await self.pool.acquire(timeout=within)
         except TimeoutError:
-            raise Unavailable("database busy: no connection within 5 s") from None
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                asyncpg.TooManyConnectionsError):
+            if self.pool.get_size() < self.pool.get_max_size():
+                # Room in the pool, so the time went into connecting: Postgres is not answering.
+                raise Unavailable("database unavailable") from None
+            raise Busy(BUSY_MESSAGE) from None
+        except asyncpg.TooManyConnectionsError:
+            raise Busy(BUSY_MESSAGE) from None
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError):
             raise Unavailable("database unavailable") from None
         try:
             yield conn
