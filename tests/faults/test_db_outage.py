@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import RatServer, unique, wait_run
-from tests.e2e.wap_client import PipelineClient, wait_phase
+from tests.e2e.wap_client import PipelineClient, wait_phase, worker_pid
 from tests.faults.conftest import FaultPostgres, replica
 
 LEASE = {"RAT_LEASE_SECONDS": "20", "RAT_HEARTBEAT_SECONDS": "2"}
@@ -87,3 +88,49 @@ def test_a_run_after_postgres_restarted_succeeds(fault_pg: FaultPostgres) -> Non
         assert "server closed the connection" not in log, log[-3000:]
     finally:
         server.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_an_outage_longer_than_the_lease_stops_the_run_before_its_lease_ends(
+        fault_pg: FaultPostgres) -> None:
+    dsn, data = fault_pg.database(), _data_dir()
+    lease = 10.0
+    env = {"RAT_LEASE_SECONDS": "10", "RAT_HEARTBEAT_SECONDS": "2"}
+    runner = replica(dsn, data, "runner", RAT_SCHEDULER_ENABLED="false", **env)
+    leader = replica(dsn, data, "leader", **env)
+    runner.start()
+    try:
+        with runner.client() as api:
+            p = PipelineClient(api, "silver", unique("fence")).create(
+                SLEEPY.replace("40", "25"), "python")
+            run_id = p.start()
+            wait_phase(api, run_id, ("execute",))
+            pid = worker_pid(api, run_id)
+            leader.start()
+            _wait_leader(leader)
+            fault_pg.stop()
+            down = time.monotonic()
+            # Nobody can reap while Postgres is down: only the run's own server can stop it,
+            # and it must do so before the lease (renewed at the latest just now) runs out.
+            while _alive(pid) and time.monotonic() - down < lease + 5:
+                time.sleep(0.1)
+            stopped_after = time.monotonic() - down
+            time.sleep(max(0.0, lease + 3 - stopped_after))
+            fault_pg.start()
+            run = wait_run(api, run_id, timeout=120)
+            messages = _messages(api, run_id)
+        assert stopped_after < lease, f"worker still alive {stopped_after:.1f} s into the outage"
+        assert any("lease not renewed" in m for m in messages), messages
+        # Requeued (the attempt was void) and run again, unless the leader settled it first.
+        assert run["status"] == "success" or run["error"].startswith("worker lost"), run
+        assert "crashed in the dispatcher" not in runner.log_path.read_text()
+    finally:
+        leader.stop()
+        runner.stop()
