@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         marker = {"unit": "unit", "integration": "integration", "e2e": "integration",
-                  "web": "integration", "browser": "browser"}.get(parts[0])
+                  "web": "integration", "faults": "integration", "browser": "browser"}.get(parts[0])
         if marker:
             item.add_marker(getattr(pytest.mark, marker))
 

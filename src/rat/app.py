@@ -252,7 +252,9 @@ class Runtime:
         await self.plugins.start(self, self.events)
         self.dispatcher = self._dispatcher(self.db, self.tables, self.services)
         await self.dispatcher.start()
-        self.leader = Leader(dsn, enabled=self.settings.scheduler_enabled)
+        self.leader = Leader(dsn, enabled=self.settings.scheduler_enabled,
+                             tick=float(self.settings.scheduler_tick_seconds),
+                             lease=float(self.settings.lease_seconds))
         self.leader.add("lease_monitor", lambda: LEASE_MONITOR_SECONDS, self.dispatcher.reconcile)
         self._automation_duties(self.leader, self.services)
         await self.leader.start()

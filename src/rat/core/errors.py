@@ -83,6 +83,14 @@ class Unavailable(RatError):
     code = "UNAVAILABLE"
 
 
+class Busy(Unavailable):
+    """Capacity, not an outage: nothing free within the deadline; the client retries soon."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class DeadlineExceeded(RatError):
     status = 504
     code = "DEADLINE_EXCEEDED"

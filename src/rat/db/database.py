@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from typing import Any, TypeVar, overload
 import asyncpg
 import msgspec
 
-from rat.core.errors import Unavailable
+from rat.core.errors import Busy, Unavailable
 from rat.db.gate import FairGate
 from rat.db.queries import Query
 
@@ -18,6 +19,7 @@ T = TypeVar("T")
 # What `connection()`/`transaction()` yield: a pooled connection proxy, usable as a Connection.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 ACQUIRE_TIMEOUT_SECONDS = 5.0
+BUSY_MESSAGE = "server busy: no database connection free within 5 s; retry shortly"
 _json_encoder = msgspec.json.Encoder()
 
 
@@ -37,6 +39,36 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     """
 
 
+class _OnePerOutage(logging.Filter):
+    """One line, no traceback, every 5 minutes at most for asyncpg's floor reconnect failures.
+
+    asyncpg logs a traceback each time it fails to reconnect its floor connection (backoff up to
+    a minute); during an outage that is noise next to RAT's own one line per loop.
+    """
+
+    def __init__(self, every: float = 300.0) -> None:
+        super().__init__()
+        self.every = every
+        self._last = -every
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "restore the pool connection floor" not in record.getMessage():
+            return True
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return False
+        self._last = now
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.msg} ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+_pool_log = logging.getLogger("asyncpg.pool")
+if not any(isinstance(f, _OnePerOutage) for f in _pool_log.filters):
+    _pool_log.addFilter(_OnePerOutage())
+
+
 async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         dsn, min_size=1, max_size=size, init=_init_connection, reset=_keep_session,
@@ -48,7 +80,11 @@ def _record(row: asyncpg.Record) -> dict[str, Any]:
 
 
 class Database:
-    """Connections and transactions with a 5 s acquire deadline (503 when the pool is exhausted)."""
+    """Connections and transactions with a 5 s acquire deadline.
+
+    An exhausted pool is "busy" (503 with Retry-After: load shedding, the client retries); a
+    database that cannot be reached is "unavailable" (503: an outage).
+    """
 
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
         self.pool = pool
@@ -61,9 +97,12 @@ class Database:
         try:
             await self.gate.acquire(ACQUIRE_TIMEOUT_SECONDS)
         except TimeoutError:
-            raise Unavailable("database busy: no connection within 5 s") from None
+            raise Busy(BUSY_MESSAGE) from None
         try:
-            left = max(ACQUIRE_TIMEOUT_SECONDS - (time.monotonic() - started), 0.5)
+            # One deadline for the gate and the pool together: no request waits longer.
+            left = ACQUIRE_TIMEOUT_SECONDS - (time.monotonic() - started)
+            if left <= 0:
+                raise Busy(BUSY_MESSAGE)
             async with self._acquire(left) as conn:
                 yield conn
         finally:
@@ -74,9 +113,13 @@ class Database:
         try:
             conn = await self.pool.acquire(timeout=within)
         except TimeoutError:
-            raise Unavailable("database busy: no connection within 5 s") from None
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                asyncpg.TooManyConnectionsError):
+            if self.pool.get_size() < self.pool.get_max_size():
+                # Room in the pool, so the time went into connecting: Postgres is not answering.
+                raise Unavailable("database unavailable") from None
+            raise Busy(BUSY_MESSAGE) from None
+        except asyncpg.TooManyConnectionsError:
+            raise Busy(BUSY_MESSAGE) from None
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError):
             raise Unavailable("database unavailable") from None
         try:
             yield conn

@@ -88,7 +88,10 @@ def open_catalog(spec: CatalogSpec) -> Catalog:
     if spec.type == "sql":
         from pyiceberg.catalog.sql import SqlCatalog
 
-        return SqlCatalog(spec.name, uri=spec.uri, warehouse=spec.warehouse, **props)
+        # Pre-ping: after a Postgres restart the pooled connections are dead; without a check
+        # the next catalog call fails with "server closed the connection unexpectedly".
+        return SqlCatalog(spec.name, uri=spec.uri, warehouse=spec.warehouse,
+                          pool_pre_ping="true", **props)
     from pyiceberg.catalog import load_catalog
 
     rest = {"type": "rest", "uri": spec.uri, "warehouse": spec.warehouse, **props}

@@ -257,6 +257,9 @@ def main(argv: list[str]) -> int:
     for module in [m for m in argv[3:] if m]:
         __import__(module)
     _warm_up()
-    channel.send({"t": "ready", "kind": kind, "pid": os.getpid()})
+    try:
+        channel.send({"t": "ready", "kind": kind, "pid": os.getpid()})
+    except OSError:
+        return 0  # the server stopped while this worker started: nothing to report to
     serve(channel)
     return 0

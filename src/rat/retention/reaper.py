@@ -82,6 +82,8 @@ class Reaper:
             await self.run_pass()
         except FailedPrecondition:
             log.info("reaper pass skipped: another pass is running")
+        except Exception as exc:  # a background task must not die unheard (e.g. database blip)
+            log.warning("reaper pass stopped: %s: %s", type(exc).__name__, exc)
 
     async def stop(self) -> None:
         if self._task is not None and not self._task.done():

@@ -45,10 +45,11 @@ WHERE id = $1 AND lease_token = $2 AND status = 'running' AND NOT cancel_request
 FOR UPDATE;
 
 -- name: finish_run :execrows
--- Terminal state, fenced by the lease token (0 rows: cancelled or reaped meanwhile).
+-- Terminal state, fenced by the lease token (0 rows: cancelled or reaped meanwhile). The clock,
+-- not the transaction start: a publish transaction can last seconds.
 UPDATE runs
-SET status = $3, phase = NULL, finished_at = now(),
-    duration_ms = (EXTRACT(EPOCH FROM (now() - COALESCE(started_at, created_at))) * 1000)::bigint,
+SET status = $3, phase = NULL, finished_at = clock_timestamp(),
+    duration_ms = (EXTRACT(EPOCH FROM (clock_timestamp() - COALESCE(started_at, created_at))) * 1000)::bigint,
     rows_written = $4, snapshot_id = $5, error = $6, phase_profiles = $7, quality_summary = $8,
     landing_files = $9, lease_token = NULL, lease_expires_at = NULL
 WHERE id = $1 AND lease_token = $2 AND status = 'running';
@@ -133,8 +134,14 @@ WHERE ($1::text IS NULL OR p.namespace = $1)
   AND ($9::text[] IS NULL OR p.namespace = ANY($9) OR p.id::text = ANY($10::text[]));
 
 -- name: insert_logs :exec
--- Append one log record (used with executemany for a batch).
-INSERT INTO run_logs (run_id, seq, ts, level, message) VALUES ($1, $2, $3, $4, $5)
+-- Append one log record (used with executemany for a batch). A terminal run's log is closed:
+-- a record written more than a second after the run ended comes from an attempt that lost the
+-- run (fenced out, reaped, cancelled) and is dropped; the second admits the concluding lines
+-- (the cancel notice, what a dying worker flushed on its way out).
+INSERT INTO run_logs (run_id, seq, ts, level, message)
+SELECT r.id, $2::int, $3::timestamptz, $4::text, $5::text FROM runs r
+WHERE r.id = $1
+  AND (r.status IN ('pending', 'running') OR $3::timestamptz <= r.finished_at + interval '1 second')
 ON CONFLICT (run_id, seq) DO NOTHING;
 
 -- name: next_log_seq :val
@@ -156,12 +163,21 @@ WHERE r.status = 'running' AND r.phase IS DISTINCT FROM 'retry_wait'
   AND r.lease_expires_at < now();
 
 -- name: reconcile_run :execrows
--- Settle an orphaned running run after a crash (only if its lease is still expired).
-UPDATE runs
-SET status = $2, phase = NULL, finished_at = now(), snapshot_id = $3, error = $4,
-    duration_ms = (EXTRACT(EPOCH FROM (now() - COALESCE(started_at, created_at))) * 1000)::bigint,
-    lease_token = NULL, lease_expires_at = NULL
-WHERE id = $1 AND status = 'running' AND lease_expires_at < now();
+-- Settle an orphaned running run after a crash (only if its lease is still expired) and say why
+-- in its log ($5, $6: level and message of that last record).
+WITH settled AS (
+    UPDATE runs
+    SET status = $2, phase = NULL, finished_at = now(), snapshot_id = $3, error = $4,
+        duration_ms = (EXTRACT(EPOCH FROM (now() - COALESCE(started_at, created_at))) * 1000)::bigint,
+        lease_token = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND status = 'running' AND lease_expires_at < now()
+    RETURNING id
+)
+INSERT INTO run_logs (run_id, seq, ts, level, message)
+SELECT s.id, (SELECT COALESCE(max(l.seq), 0) + 1 FROM run_logs l WHERE l.run_id = s.id), now(),
+       $5::text, $6::text
+FROM settled s
+ON CONFLICT (run_id, seq) DO NOTHING;
 
 -- name: active_run_for_pipeline :val
 -- True when the pipeline has a pending or running run.
@@ -177,3 +193,19 @@ UPDATE runs
 SET status = 'pending', phase = NULL, attempt = GREATEST(attempt - 1, 0), worker_id = NULL,
     lease_token = NULL, lease_expires_at = NULL, heartbeat_at = NULL, retry_at = NULL
 WHERE id = $1 AND lease_token = $2 AND status = 'running';
+
+-- name: run_timeout :one
+-- The stuck-run timeout of a run (pipeline override, else system setting, else $2 minutes) and
+-- the seconds left until it, counted from the run's first start as the reaper counts.
+SELECT x.minutes,
+       EXTRACT(EPOCH FROM (COALESCE(r.started_at, r.created_at)
+                           + make_interval(mins => x.minutes) - now()))::float8 AS seconds_left
+FROM runs r
+JOIN pipelines p ON p.id = r.pipeline_id
+CROSS JOIN LATERAL (
+    SELECT COALESCE((p.retention_config->>'stuck_run_timeout_minutes')::int,
+                    (SELECT (s.value->>'stuck_run_timeout_minutes')::int
+                     FROM platform_settings s WHERE s.key = 'retention'),
+                    $2::int) AS minutes
+) x
+WHERE r.id = $1;

@@ -254,8 +254,9 @@ class WorkerPool:
                                silence_seconds=self.silence_seconds, jail=self.jail)
         try:
             await worker.start()
-        except Exception:
-            log.exception("cannot start %s worker", self.kind)
+        except BaseException as exc:  # cancelled by a stop too: never leave it running
+            if not isinstance(exc, asyncio.CancelledError):
+                log.exception("cannot start %s worker", self.kind)
             worker.kill()
             self._slots.add(slot)
             raise

@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from rat.core.errors import RateLimited, RatError, Unauthenticated, envelope
+from rat.core.errors import Busy, RateLimited, RatError, Unauthenticated, envelope
 from rat.web.templating import wants_html
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ def _response(request: Request[Any, Any, Any], status: int, message: str, code: 
 
 def rat_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, RatError)  # noqa: S101
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited | Busy) \
+        else None
     if isinstance(exc, Unauthenticated):
         if wants_html(request):
             return _to_login(request)
