@@ -255,7 +255,9 @@ def _field_ids(field: Any) -> str:
 
 def iceberg_safe_select(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, list[str]]:
     """Wrap `sql` so every column has a type Iceberg can store; refuse duplicate column names."""
-    described = con.execute(f"DESCRIBE ({sql})").fetchall()
+    # The newline before each `)` keeps a trailing `--` comment from swallowing it, should `sql`
+    # ever arrive without the normalisation of rat.engine.sqlcheck.single_select.
+    described = con.execute(f"DESCRIBE (\n{sql}\n)").fetchall()
     names = [str(r[0]) for r in described]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -265,7 +267,7 @@ def iceberg_safe_select(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, 
         target = _CASTS.get(dtype) or ("VARCHAR" if dtype.startswith(("ENUM", "UNION")) else None)
         col = quote_ident(name)
         parts.append(f"CAST({col} AS {target}) AS {col}" if target else col)
-    return f"SELECT {', '.join(parts)} FROM ({sql})", names
+    return f"SELECT {', '.join(parts)} FROM (\n{sql}\n)", names
 
 
 class MergeStrategy(Protocol):
