@@ -302,7 +302,7 @@ class Attempt:
         strategy.check(con, config)
         if rows == 0 and not strategy.writes_empty:
             self.host.log("info", "no rows: nothing to write")
-            self.result.warnings.extend(strategy.empty_warnings(config))
+            self.warn(*strategy.empty_warnings(config))
             meta.update(rows_written=0, rows_deleted=0, files_added=0, files_removed=0,
                         files_rewritten=0)
             return
@@ -313,14 +313,19 @@ class Attempt:
                            run_started_at=self.spec.run_started_at, log=self.host.log)
         drift = None if stage.created else partition_warning(ctx.table, config)
         if drift:
-            self.host.log("warn", drift)
-            self.result.warnings.append(drift)
+            self.warn(drift)
         staged = time.perf_counter()
         plan = strategy.plan(ctx)
         planned = time.perf_counter()
         self._commit(stage, plan, config, meta)
         meta.update(stage_ms=int((staged - start) * 1000), plan_ms=int((planned - staged) * 1000),
                     commit_ms=int((time.perf_counter() - planned) * 1000))
+
+    def warn(self, *messages: str) -> None:
+        """Warnings go into the result and the run log (the result's list alone is not shown)."""
+        for message in messages:
+            self.host.log("warn", message)
+            self.result.warnings.append(message)
 
     def _commit(self, stage: StageState, plan: WritePlan, config: PipelineConfig,
                 meta: dict[str, Any]) -> None:
@@ -330,7 +335,7 @@ class Attempt:
             added_files=plan.added_files, properties=self._snapshot_properties(config)))
         self.result.committed = True
         self.result.rows_written = plan.rows_written
-        self.result.warnings.extend(plan.warnings)
+        self.warn(*plan.warnings)
         meta.update(rows_written=plan.rows_written, rows_deleted=plan.rows_deleted,
                     files_added=len(plan.added_files), files_removed=len(plan.removed_files),
                     files_rewritten=plan.files_rewritten, **plan.counters)
