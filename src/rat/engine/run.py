@@ -76,8 +76,10 @@ class Phases:
         self.profiles: list[PhaseProfile] = []
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[dict[str, Any]]:
-        self.host.phase(name)
+    def phase(self, name: str, *, announce: bool = True) -> Iterator[dict[str, Any]]:
+        """Time phase `name`; `announce=False` leaves telling the host to the caller."""
+        if announce:
+            self.host.phase(name)
         meta: dict[str, Any] = {}
         start = time.perf_counter()
         try:
@@ -87,6 +89,14 @@ class Phases:
         finally:
             self.profiles.append(PhaseProfile(
                 name=name, duration_ms=int((time.perf_counter() - start) * 1000), metadata=meta))
+
+
+    def move_time(self, source: str, target: str, ms: int) -> None:
+        """Count `ms` of phase `source` under `target` (a streamed write's query is execute)."""
+        by_name = {p.name: p for p in self.profiles}
+        moved = min(ms, by_name[source].duration_ms)
+        by_name[source].duration_ms -= moved
+        by_name[target].duration_ms += moved
 
 
 def entry_file(files: dict[str, str]) -> str:
@@ -200,6 +210,7 @@ class Attempt:
         self.resolver = Resolver(spec, host)
         self.result = RunResult(ok=False)
         self.watermark_value: str | None = None
+        self._query_ms = 0  # a streamed batch's query time, spent inside the write's COPY
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         limits = self.spec.limits
@@ -239,9 +250,28 @@ class Attempt:
             else:
                 meta["rows"] = rows
                 self.host.log("info", f"query produced {rows} rows")
-        with self.phases.phase("write") as meta:
-            self._write(con, config, strategy, rows, meta)
+        streamed = rows is None
+        try:
+            with self.phases.phase("write", announce=not streamed) as meta:
+                self._write(con, config, strategy, rows, meta)
+        finally:
+            if streamed:
+                self.phases.move_time("write", "execute", self._query_ms)
         self.run_quality(con, config)
+
+    @contextmanager
+    def _streamed_query(self) -> Iterator[None]:
+        """Around the COPY that runs a streamed batch's query: the run is in `execute` until it
+        is done, then in `write` (committing); the query's time is kept for the execute profile.
+        """
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._query_ms += int((time.perf_counter() - start) * 1000)
+            execute = next(p for p in self.phases.profiles if p.name == "execute")
+            execute.metadata["query_ms"] = self._query_ms
+        self.host.phase("write")
 
     def load(self) -> tuple[str, PipelineConfig]:
         with self.phases.phase("load") as meta:
@@ -310,7 +340,8 @@ class Attempt:
         stage = self._stage(con, config, strategy)
         ctx = WriteContext(con=con, config=config, stage=stage, table=self._staged_table(stage),
                            batch=self._batch, run_id=self.spec.run_id,
-                           run_started_at=self.spec.run_started_at, log=self.host.log)
+                           run_started_at=self.spec.run_started_at, log=self.host.log,
+                           query=self._streamed_query if rows is None else None)
         drift = None if stage.created else partition_warning(ctx.table, config)
         if drift:
             self.warn(drift)
