@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from rat.app import sqlalchemy_url
@@ -30,6 +29,8 @@ def tables_for(dsn: str, root: Path) -> IcebergTables:
 
 
 def request(ident: str) -> StageRequest:
+    import pyarrow as pa
+
     schema = pa.schema([pa.field("id", pa.int64())])
     return StageRequest(ident=ident, run_id=str(uuid.uuid4()),
                         arrow_schema=schema.serialize().to_pybytes(), partition_by=[],

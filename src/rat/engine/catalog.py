@@ -238,9 +238,10 @@ class IcebergTables:
             return None
 
     def _await_base_snapshot(self, ident: str, table: Table) -> Table:
-        """A table without snapshot that this run did not create: its creator is about to
-        commit the `create` snapshot, so wait for it rather than racing to add a second one.
-        After BASE_SNAPSHOT_WAIT seconds (a creator that died) the caller commits it itself.
+        """Wait for the `create` snapshot of a table that another run just created.
+
+        Its creator is about to commit that snapshot; racing it would add a second one. After
+        BASE_SNAPSHOT_WAIT seconds (a creator that died) the caller commits it itself.
         """
         deadline = time.monotonic() + BASE_SNAPSHOT_WAIT
         while table.current_snapshot() is None and time.monotonic() < deadline:

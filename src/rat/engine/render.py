@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -169,13 +170,9 @@ def jinja_string_args(source: str, names: tuple[str, ...] = ("ref", "landing_zon
     """
     delimiters = (_ENV.variable_start_string, _ENV.variable_end_string, _ENV.block_start_string,
                   _ENV.block_end_string, _ENV.comment_start_string, _ENV.comment_end_string)
-    out = []
-    for fn, call in calls(parse(source), names):
-        for arg in call.args:
-            if isinstance(arg, nodes.Const) and isinstance(arg.value, str) and \
-                    any(d in arg.value for d in delimiters):
-                out.append((call.lineno, fn, arg.value))
-    return out
+    return [(call.lineno, fn, arg.value) for fn, call in calls(parse(source), names)
+            for arg in call.args if isinstance(arg, nodes.Const) and isinstance(arg.value, str)
+            and any(d in arg.value for d in delimiters)]
 
 
 def bare_ref_lines(source: str) -> list[int]:
@@ -195,7 +192,7 @@ def bare_ref_lines(source: str) -> list[int]:
     text = " ".join(value for _offset, _line, value in chunks)
     tokens = [o for o, _kind in duckdb.tokenize(text)]
     lines = []
-    for here, after in zip(tokens, tokens[1:], strict=False):
+    for here, after in itertools.pairwise(tokens):
         if text[here:here + 3].lower() == "ref" and not text[here + 3:after].strip() \
                 and text[after] == "(":
             start, line, _value = chunks[bisect.bisect_right([c[0] for c in chunks], here) - 1]

@@ -261,8 +261,10 @@ class Attempt:
 
     @contextmanager
     def _streamed_query(self) -> Iterator[None]:
-        """Around the COPY that runs a streamed batch's query: the run is in `execute` until it
-        is done, then in `write` (committing); the query's time is kept for the execute profile.
+        """Wrap the COPY that runs a streamed batch's query.
+
+        The run stays in `execute` until the COPY is done, then is in `write` (committing); the
+        COPY's time is kept for the execute profile.
         """
         start = time.perf_counter()
         try:

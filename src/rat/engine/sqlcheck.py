@@ -12,8 +12,10 @@ def _tokens(sql: str) -> list[tuple[int, str]]:
 
 
 def statement_text(sql: str) -> str:
-    """`sql` up to the end of its last token that is not a `;`: no trailing comments,
-    semicolons or whitespace, so the result can be wrapped as `(...)` or `... FROM (...)`.
+    """`sql` up to the end of its last token that is not a `;`.
+
+    No trailing comments, semicolons or whitespace remain, so the result can be wrapped as
+    `(...)` or `... FROM (...)`.
 
     DuckDB's tokenizer skips comments and reports token starts only, so the last token's end is
     found as the first position after it where the tail holds nothing but comments, semicolons
