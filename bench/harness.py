@@ -36,6 +36,13 @@ class Result:
     target: float | None = None
     ambitious: float | None = None
     note: str = ""
+    error: str = ""
+
+    @classmethod
+    def failed(cls, bench: str, exc: BaseException) -> Result:
+        """The row of a benchmark that did not finish: its error instead of a figure."""
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return cls(bench, "(benchmark failed)", float("nan"), "", error=text[:300])
 
     @property
     def ratio(self) -> float | None:
@@ -44,6 +51,8 @@ class Result:
         return self.value / self.floor
 
     def verdict(self) -> str:
+        if self.error:
+            return "FAILED"
         measure = self.ratio if self.floor is not None else self.value
         if measure is None or self.target is None:
             return ""
@@ -102,7 +111,11 @@ class Server:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=60)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def client(self) -> httpx.Client:
@@ -125,8 +138,8 @@ class BenchContext:
     @contextmanager
     def server(self, env: dict[str, str] | None = None) -> Iterator[Server]:
         server = Server(env)
-        server.start()
-        try:
+        try:  # a server that never became ready is stopped too, so later benchmarks can run
+            server.start()
             yield server
         finally:
             server.stop()
@@ -167,6 +180,10 @@ def report(results: list[Result]) -> str:
     lines = [f"{'bench':<6} {'figure':<44} {'value':>12} {'floor':>12} {'ratio':>7}  verdict",
              "-" * 100]
     for r in results:
+        if r.error:
+            lines.append(f"{r.bench:<6} {r.figure:<44} {'-':>12}{'-':>11} {'-':>7}  FAILED "
+                         f"{r.error}")
+            continue
         floor = f"{r.floor:.3f}" if r.floor is not None else "-"
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
         lines.append(f"{r.bench:<6} {r.figure:<44} {r.value:>10.3f} {r.unit:<2}"

@@ -84,6 +84,31 @@ def test_landing_samples_and_fallback(api: httpx.Client, local_server: RatServer
     assert out["warnings"] == [f"landing zone '{other}' has no sample files: previewing its live files"]
 
 
+SQL_ENDINGS = {
+    "line_comment": " -- trailing comment",
+    "commented_where": "\n-- WHERE id > 1\n",
+    "semicolon_then_comment": ";\n-- after semicolon",
+    "mixed": " /* block */ ; -- one\n ;\t/* two */\n\n",
+}
+
+
+@pytest.mark.parametrize("ending", list(SQL_ENDINGS.values()), ids=list(SQL_ENDINGS))
+def test_preview_and_run_of_sql_ending_in_comments(api: httpx.Client, ending: str) -> None:
+    p = PipelineClient(api, "silver", unique("cm")).create("SELECT 1 AS id" + ending)
+    p.write("tests/quality/no_ones.sql",
+            "-- @severity: warn\nSELECT * FROM {{ this }} WHERE id = 1" + ending)
+    out = api.post(f"{p.base}/preview", json={"run_tests": True}).json()
+    assert "error" not in out, out
+    assert out["rows"] == [{"id": 1}]
+    assert [(q["name"], q["status"], q["row_count"]) for q in out["quality"]] == \
+        [("no_ones", "fail", 1)]
+    inline = api.post(f"{p.base}/preview", json={"code": "SELECT 2 AS id" + ending}).json()
+    assert inline["rows"] == [{"id": 2}], inline
+    run = p.run()
+    assert run["status"] == "success", run
+    assert p.rows() == [{"id": 1}]
+
+
 PY = '''log.info("hello from python")
 tbl = duckdb_conn.sql("SELECT range AS id FROM range(4)").arrow()
 result = tbl

@@ -149,8 +149,14 @@ def test_scd2_invalidate_closes_absent_keys(engine: Engine) -> None:
         (1, "a", _ts(T0), None), (2, "b", _ts(T0), _ts(T1)), (2, "old", _ts(T_1), _ts(T0)),
         (3, "c", _ts(T1), None)]
     assert result.rows_written == 1
+    before = engine.files()
+    engine.host.logs.clear()
     empty = engine.ok("SELECT 1 AS id, 'x' AS v WHERE false", cfg)
-    assert empty.warnings == ["scd2: the result is empty, so no open row was invalidated"]
+    warning = ("scd2: the result is empty, so invalidating absent keys was skipped "
+               "(no open row was closed)")
+    assert empty.warnings == [warning]
+    assert ("warn", warning) in engine.host.logs  # §5.6: "skipped with a warning"
+    assert engine.files() == before
 
 
 def test_scd2_null_values_compare_equal(engine: Engine) -> None:

@@ -92,3 +92,35 @@ def test_single_select_accepts(sql: str) -> None:
 def test_single_select_refuses(sql: str, message: str) -> None:
     with pytest.raises(CompileError, match=message):
         single_select(sql)
+
+
+@pytest.mark.parametrize(("sql", "text"), [
+    ("SELECT 1 AS id -- trailing comment", "SELECT 1 AS id"),
+    ("SELECT 1 AS id\n-- WHERE id > 1\n", "SELECT 1 AS id"),
+    ("SELECT 1 AS id;\n-- after semicolon", "SELECT 1 AS id"),
+    ("SELECT 1 /* a */ ; /* b */ ; -- c\n ;\n\t", "SELECT 1"),
+    ("-- header\nSELECT 1 /* multi\nline */", "-- header\nSELECT 1"),
+    ("SELECT '--' AS a -- real", "SELECT '--' AS a"),
+    ("SELECT 'a -- b' -- c", "SELECT 'a -- b'"),
+    ("SELECT E'x\\' -- ' AS e --c", "SELECT E'x\\' -- ' AS e"),
+    ("SELECT $$ -- $$ /* c */", "SELECT $$ -- $$"),
+    ('SELECT 1 AS "x; -- y";', 'SELECT 1 AS "x; -- y"'),
+    ("SELECT 1.5e3--x", "SELECT 1.5e3"),
+    ("SELECT (1)/*x*/;", "SELECT (1)"),
+])
+def test_single_select_ends_at_the_last_token(sql: str, text: str) -> None:
+    import duckdb
+
+    assert single_select(sql) == text
+    assert duckdb.sql(f"SELECT count(*) FROM ({single_select(sql)})").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("sql", ["-- only a comment", "/* x */ ; -- y", ""])
+def test_comment_only_sql_is_empty(sql: str) -> None:
+    with pytest.raises(CompileError, match="empty"):
+        single_select(sql)
+
+
+def test_second_statement_after_a_comment_is_refused() -> None:
+    with pytest.raises(CompileError, match="exactly one"):
+        single_select("SELECT 1 -- a\n; SELECT 2 -- b")

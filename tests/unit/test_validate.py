@@ -83,3 +83,21 @@ def test_unknown_keys_warn() -> None:
     got = check({"pipeline.sql": "-- @owner_team: x\nSELECT 1", "config.yaml": "owner_team: x\n"})
     assert got["pipeline.sql"] == ([], ["line 1: unknown annotation @owner_team"])
     assert got["config.yaml"] == ([], ["unknown key 'owner_team' in config.yaml"])
+
+
+def test_ref_in_a_block_comment_is_not_a_bare_ref() -> None:
+    sql = ("SELECT 1 AS id /* ref('bronze.a') */\n/* several\nlines ref(x)\n*/ -- ref(y)\n"
+           "/* {{ 'jinja' }} ref(z) */ , 'ref(' AS s")
+    got = check({"pipeline.sql": sql})
+    assert got["pipeline.sql"][1] == [], got
+    got = check({"pipeline.sql": "SELECT 1 AS id /* c */\nFROM ref('bronze.a')"})
+    assert [w[:30] for w in got["pipeline.sql"][1]] == ["line 2: ref( written outside {"]
+
+
+def test_ref_argument_with_jinja_delimiters_is_refused() -> None:
+    for arg in ("bronze.{{ x }}", "bronze.{% if 1 %}a{% endif %}", "{{this}}", "bronze.{# c #}"):
+        got = check({"pipeline.sql": "SELECT 1 AS id\nFROM {{ ref('" + arg + "') }}"})
+        errors, warnings = got["pipeline.sql"]
+        assert errors == [f"line 2: ref({arg!r}): the name contains Jinja delimiters, which are "
+                          "not expanded inside a string; write the name literally"], errors
+        assert warnings == []

@@ -9,6 +9,7 @@ stage on a branch; a table whose main still points at that snapshot is "not publ
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 
 CREATE_OPERATION = "create"
 RUN_ID_PROPERTY = "rat.run_id"
+# Metadata-only commits (base snapshot, branch) lost to a concurrent commit are redone this often.
+COMMIT_ATTEMPTS = 10
+# How long a run waits for another run's new table to get its `create` snapshot (seconds).
+BASE_SNAPSHOT_WAIT = 5.0
 
 
 class CatalogSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -87,11 +92,18 @@ def open_catalog(spec: CatalogSpec) -> Catalog:
     props = io_properties(spec.storage)
     if spec.type == "sql":
         from pyiceberg.catalog.sql import SqlCatalog
+        from sqlalchemy.exc import DBAPIError
 
         # Pre-ping: after a Postgres restart the pooled connections are dead; without a check
         # the next catalog call fails with "server closed the connection unexpectedly".
-        return SqlCatalog(spec.name, uri=spec.uri, warehouse=spec.warehouse,
-                          pool_pre_ping="true", **props)
+        try:
+            return SqlCatalog(spec.name, uri=spec.uri, warehouse=spec.warehouse,
+                              pool_pre_ping="true", **props)
+        except DBAPIError:
+            # Two processes creating the catalog's own tables at once: one CREATE TABLE loses
+            # (duplicate pg_type row); the tables exist now, so the second open just reads them.
+            return SqlCatalog(spec.name, uri=spec.uri, warehouse=spec.warehouse,
+                              pool_pre_ping="true", **props)
     from pyiceberg.catalog import load_catalog
 
     rest = {"type": "rest", "uri": spec.uri, "warehouse": spec.warehouse, **props}
@@ -198,13 +210,22 @@ class IcebergTables:
         self.catalog.list_namespaces()
 
     def _ensure_namespace(self, ns: str, layer: str) -> None:
+        """Create the layer's namespace if absent; safe when other runs or servers race us."""
         if (ns, layer) in self._known_namespaces:
             return
-        self.catalog.create_namespace_if_not_exists((ns, layer))
+        try:
+            self.catalog.create_namespace_if_not_exists((ns, layer))
+        except Exception:
+            # Another creator inserted it between the existence check and our insert; the SQL
+            # catalog reports that as a unique violation, not as NamespaceAlreadyExistsError.
+            if not self.catalog.namespace_exists((ns, layer)):
+                raise
         self._known_namespaces.add((ns, layer))
 
-    def _create(self, req: StageRequest, arrow_schema: Any) -> Table:
+    def _create(self, req: StageRequest, arrow_schema: Any) -> Table | None:
+        """Create the table; None when another run created it first (the caller loads it)."""
         from pyiceberg.catalog import Catalog
+        from pyiceberg.exceptions import TableAlreadyExistsError
         from pyiceberg.partitioning import PartitionSpec
         from pyiceberg.schema import assign_fresh_schema_ids
 
@@ -213,9 +234,49 @@ class IcebergTables:
         # Arrow-converted schemas carry id -1 everywhere; partition fields need real source ids.
         schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(arrow_schema, 2))
         fields = [_partition_field(schema, p, 1000 + i) for i, p in enumerate(req.partition_by)]
-        return self.catalog.create_table(
-            ident_tuple(req.ident), schema=schema, location=self.location(req.ident),
-            partition_spec=PartitionSpec(*fields), properties=req.table_properties)
+        try:
+            return self.catalog.create_table(
+                ident_tuple(req.ident), schema=schema, location=self.location(req.ident),
+                partition_spec=PartitionSpec(*fields), properties=req.table_properties)
+        except TableAlreadyExistsError:
+            return None
+
+    def _await_base_snapshot(self, ident: str, table: Table) -> Table:
+        """Wait for the `create` snapshot of a table that another run just created.
+
+        Its creator is about to commit that snapshot; racing it would add a second one. After
+        BASE_SNAPSHOT_WAIT seconds (a creator that died) the caller commits it itself.
+        """
+        deadline = time.monotonic() + BASE_SNAPSHOT_WAIT
+        while table.current_snapshot() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            table = self._require(ident)
+        return table
+
+    def _retry_commit(self, ident: str, table: Table, change: Callable[[Table], Table]) -> Table:
+        """Apply an idempotent metadata change; when a concurrent commit wins, reload and redo.
+
+        Concurrent first runs all create the base snapshot and their branches on the same
+        fresh metadata; the catalog accepts one commit per metadata version.
+        """
+        from pyiceberg.exceptions import CommitFailedException
+
+        for _ in range(COMMIT_ATTEMPTS - 1):
+            try:
+                return change(table)
+            except CommitFailedException:
+                table = self._require(ident)
+        return change(table)
+
+    @staticmethod
+    def _open_branch(table: Table, branch: str) -> Table:
+        """(Re)create the run's branch at main's current snapshot."""
+        base = table.current_snapshot()
+        assert base is not None  # noqa: S101 - _ensure_base_snapshot always commits one
+        if branch in table.metadata.refs:
+            table.manage_snapshots().remove_branch(branch).commit()
+        table.manage_snapshots().create_branch(base.snapshot_id, branch).commit()
+        return table
 
     @staticmethod
     def _ensure_base_snapshot(table: Table) -> Table:
@@ -234,21 +295,23 @@ class IcebergTables:
 
         schema = pa.ipc.read_schema(pa.py_buffer(req.arrow_schema))
         table = self.load(req.ident)
-        created = table is None
+        created = False
         if table is None:
             table = self._create(req, schema)
-        else:
-            table = self._evolve(table, schema, replace=req.replace_schema)
-        table = self._ensure_base_snapshot(table)
-        base = table.current_snapshot()
-        assert base is not None  # noqa: S101 - _create always commits a snapshot
+            created = table is not None
+        if table is None:  # created concurrently by another run: evolve it like any table
+            table = self._require(req.ident)
+        if not created:
+            table = self._await_base_snapshot(req.ident, table)
+            table = self._retry_commit(req.ident, table, lambda t: self._evolve(
+                t, schema, replace=req.replace_schema))
+        table = self._retry_commit(req.ident, table, self._ensure_base_snapshot)
         branch = branch_name(req.run_id)
-        if branch in table.metadata.refs:
-            table.manage_snapshots().remove_branch(branch).commit()
-        table.manage_snapshots().create_branch(base.snapshot_id, branch).commit()
+        table = self._retry_commit(req.ident, table, lambda t: self._open_branch(t, branch))
+        base_id = table.metadata.refs[branch].snapshot_id
         return StageState(ident=req.ident, metadata_location=table.metadata_location,
-                          branch=branch, base_snapshot_id=base.snapshot_id,
-                          snapshot_id=base.snapshot_id, created=created)
+                          branch=branch, base_snapshot_id=base_id, snapshot_id=base_id,
+                          created=created)
 
     def _evolve(self, table: Table, schema: Any, *, replace: bool) -> Table:
         """Bring T's schema to the batch's: exactly (full_refresh) or by adding and widening."""

@@ -304,7 +304,7 @@ class TestRunner:
         timeout = _Timeout(self.con, self.timeout)
         try:
             with timeout.running():
-                row = self.con.execute(f"SELECT count(*) FROM ({out.compiled_sql}) AS q").fetchone()
+                row = self.con.execute(f"SELECT count(*) FROM (\n{out.compiled_sql}\n) AS q").fetchone()
                 out.row_count = int(row[0]) if row else 0
                 if out.row_count:
                     out.sample_rows = self._samples(out.compiled_sql)
@@ -320,7 +320,7 @@ class TestRunner:
             out.severity = _freshness_severity(test, out.sample_rows[0] if out.sample_rows else None)
 
     def _samples(self, sql: str) -> list[dict[str, Any]]:
-        cursor = self.con.execute(f"SELECT * FROM ({sql}) AS q LIMIT {SAMPLE_ROWS}")
+        cursor = self.con.execute(f"SELECT * FROM (\n{sql}\n) AS q LIMIT {SAMPLE_ROWS}")
         names = [d[0] for d in cursor.description or []]
         return [{n: cell(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -159,14 +161,40 @@ def dynamic_call_lines(source: str) -> list[tuple[int, str]]:
     return bad
 
 
+def jinja_string_args(source: str, names: tuple[str, ...] = ("ref", "landing_zone")) \
+        -> list[tuple[int, str, str]]:
+    """(line, function, argument) of constant string arguments that contain Jinja delimiters.
+
+    Jinja does not expand `{{ }}` inside a string literal, so `ref('bronze.{{ x }}')` would look
+    for a table literally named that; publish refuses it.
+    """
+    delimiters = (_ENV.variable_start_string, _ENV.variable_end_string, _ENV.block_start_string,
+                  _ENV.block_end_string, _ENV.comment_start_string, _ENV.comment_end_string)
+    return [(call.lineno, fn, arg.value) for fn, call in calls(parse(source), names)
+            for arg in call.args if isinstance(arg, nodes.Const) and isinstance(arg.value, str)
+            and any(d in arg.value for d in delimiters)]
+
+
 def bare_ref_lines(source: str) -> list[int]:
-    """Lines with `ref(` written in plain SQL text (outside {{ }} and outside comments)."""
-    lines = []
+    """Lines with `ref(` written in plain SQL text (outside {{ }}, comments and literals).
+
+    The template's text parts are joined (each Jinja tag becomes a space) and read with DuckDB's
+    tokenizer, which skips `--` and `/* */` comments and sees string literals as one token.
+    """
+    import duckdb
+
+    chunks: list[tuple[int, int, str]] = []  # (offset in the joined text, line, text)
+    offset = 0
     for lineno, kind, value in _ENV.lex(source):
-        if kind != "data":
-            continue
-        for offset, text in enumerate(value.split("\n")):
-            code = text.split("--", 1)[0]
-            if "ref(" in code.replace(" ", ""):
-                lines.append(lineno + offset)
+        if kind == "data":
+            chunks.append((offset, lineno, value))
+            offset += len(value) + 1
+    text = " ".join(value for _offset, _line, value in chunks)
+    tokens = [o for o, _kind in duckdb.tokenize(text)]
+    lines = []
+    for here, after in itertools.pairwise(tokens):
+        if text[here:here + 3].lower() == "ref" and not text[here + 3:after].strip() \
+                and text[after] == "(":
+            start, line, _value = chunks[bisect.bisect_right([c[0] for c in chunks], here) - 1]
+            lines.append(line + text.count("\n", start, here))
     return lines

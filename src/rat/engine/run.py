@@ -76,8 +76,10 @@ class Phases:
         self.profiles: list[PhaseProfile] = []
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[dict[str, Any]]:
-        self.host.phase(name)
+    def phase(self, name: str, *, announce: bool = True) -> Iterator[dict[str, Any]]:
+        """Time phase `name`; `announce=False` leaves telling the host to the caller."""
+        if announce:
+            self.host.phase(name)
         meta: dict[str, Any] = {}
         start = time.perf_counter()
         try:
@@ -87,6 +89,14 @@ class Phases:
         finally:
             self.profiles.append(PhaseProfile(
                 name=name, duration_ms=int((time.perf_counter() - start) * 1000), metadata=meta))
+
+
+    def move_time(self, source: str, target: str, ms: int) -> None:
+        """Count `ms` of phase `source` under `target` (a streamed write's query is execute)."""
+        by_name = {p.name: p for p in self.profiles}
+        moved = min(ms, by_name[source].duration_ms)
+        by_name[source].duration_ms -= moved
+        by_name[target].duration_ms += moved
 
 
 def entry_file(files: dict[str, str]) -> str:
@@ -200,6 +210,7 @@ class Attempt:
         self.resolver = Resolver(spec, host)
         self.result = RunResult(ok=False)
         self.watermark_value: str | None = None
+        self._query_ms = 0  # a streamed batch's query time, spent inside the write's COPY
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         limits = self.spec.limits
@@ -240,9 +251,30 @@ class Attempt:
             else:
                 meta["rows"] = rows
                 self.host.log("info", f"query produced {rows} rows")
-        with self.phases.phase("write") as meta:
-            self._write(con, config, strategy, rows, meta)
+        streamed = rows is None
+        try:
+            with self.phases.phase("write", announce=not streamed) as meta:
+                self._write(con, config, strategy, rows, meta)
+        finally:
+            if streamed:
+                self.phases.move_time("write", "execute", self._query_ms)
         self.run_quality(con, config)
+
+    @contextmanager
+    def _streamed_query(self) -> Iterator[None]:
+        """Wrap the COPY that runs a streamed batch's query.
+
+        The run stays in `execute` until the COPY is done, then is in `write` (committing); the
+        COPY's time is kept for the execute profile.
+        """
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._query_ms += int((time.perf_counter() - start) * 1000)
+            execute = next(p for p in self.phases.profiles if p.name == "execute")
+            execute.metadata["query_ms"] = self._query_ms
+        self.host.phase("write")
 
     def load(self) -> tuple[str, PipelineConfig]:
         with self.phases.phase("load") as meta:
@@ -303,7 +335,7 @@ class Attempt:
         strategy.check(con, config)
         if rows == 0 and not strategy.writes_empty:
             self.host.log("info", "no rows: nothing to write")
-            self.result.warnings.extend(strategy.empty_warnings(config))
+            self.warn(*strategy.empty_warnings(config))
             meta.update(rows_written=0, rows_deleted=0, files_added=0, files_removed=0,
                         files_rewritten=0)
             return
@@ -311,17 +343,23 @@ class Attempt:
         stage = self._stage(con, config, strategy)
         ctx = WriteContext(con=con, config=config, stage=stage, table=self._staged_table(stage),
                            batch=self._batch, run_id=self.spec.run_id,
-                           run_started_at=self.spec.run_started_at, log=self.host.log)
+                           run_started_at=self.spec.run_started_at, log=self.host.log,
+                           query=self._streamed_query if rows is None else None)
         drift = None if stage.created else partition_warning(ctx.table, config)
         if drift:
-            self.host.log("warn", drift)
-            self.result.warnings.append(drift)
+            self.warn(drift)
         staged = time.perf_counter()
         plan = strategy.plan(ctx)
         planned = time.perf_counter()
         self._commit(stage, plan, config, meta)
         meta.update(stage_ms=int((staged - start) * 1000), plan_ms=int((planned - staged) * 1000),
                     commit_ms=int((time.perf_counter() - planned) * 1000))
+
+    def warn(self, *messages: str) -> None:
+        """Warnings go into the result and the run log (the result's list alone is not shown)."""
+        for message in messages:
+            self.host.log("warn", message)
+            self.result.warnings.append(message)
 
     def _commit(self, stage: StageState, plan: WritePlan, config: PipelineConfig,
                 meta: dict[str, Any]) -> None:
@@ -331,7 +369,7 @@ class Attempt:
             added_files=plan.added_files, properties=self._snapshot_properties(config)))
         self.result.committed = True
         self.result.rows_written = plan.rows_written
-        self.result.warnings.extend(plan.warnings)
+        self.warn(*plan.warnings)
         meta.update(rows_written=plan.rows_written, rows_deleted=plan.rows_deleted,
                     files_added=len(plan.added_files), files_removed=len(plan.removed_files),
                     files_rewritten=plan.files_rewritten, **plan.counters)

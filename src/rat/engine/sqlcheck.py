@@ -1,16 +1,47 @@
-"""Statement checks done with DuckDB's own parser, never with regular expressions."""
+"""Statement checks done with DuckDB's own tokenizer and parser, never with regular expressions."""
 
 from __future__ import annotations
 
-import re
-
 from rat.engine.render import CompileError
 
-_TRAILING = re.compile(r"[\s;]+$")
+
+def _tokens(sql: str) -> list[tuple[int, str]]:
+    import duckdb
+
+    return [(offset, kind.name) for offset, kind in duckdb.tokenize(sql)]
 
 
-def strip_trailing_semicolons(sql: str) -> str:
-    return _TRAILING.sub("", sql)
+def statement_text(sql: str) -> str:
+    """`sql` up to the end of its last token that is not a `;`.
+
+    No trailing comments, semicolons or whitespace remain, so the result can be wrapped as
+    `(...)` or `... FROM (...)`.
+
+    DuckDB's tokenizer skips comments and reports token starts only, so the last token's end is
+    found as the first position after it where the tail holds nothing but comments, semicolons
+    and whitespace while the head still lexes to that token alone (an unterminated string or
+    quoted identifier lexes to nothing, so a `--` inside a literal is never taken as a comment).
+    """
+    tokens = _tokens(sql)
+    significant = [(o, k) for o, k in tokens if not (k == "operator" and sql[o] == ";")]
+    if not significant:
+        return ""
+    start, kind = significant[-1]
+    for end in range(start + 1, len(sql) + 1):
+        if end < len(sql) and not _may_follow_token(sql, end):
+            continue
+        if _only_semicolons(sql[end:]) and _tokens(sql[start:end]) == [(0, kind)]:
+            return sql[:end]
+    return sql  # not reached for text DuckDB can tokenize; the parser reports what it finds
+
+
+def _may_follow_token(sql: str, pos: int) -> bool:
+    """A token can end before whitespace, a `;` or a comment opener."""
+    return sql[pos].isspace() or sql[pos] == ";" or sql[pos:pos + 2] in ("--", "/*")
+
+
+def _only_semicolons(tail: str) -> bool:
+    return all(k == "operator" and tail[o] == ";" for o, k in _tokens(tail))
 
 
 def statement_types(sql: str) -> list[str]:
@@ -21,10 +52,17 @@ def statement_types(sql: str) -> list[str]:
 
 
 def single_select(sql: str) -> str:
-    """Return `sql` without trailing semicolons if it is exactly one SELECT-type statement."""
+    """Return the text of `sql` if it is exactly one SELECT-type statement.
+
+    The text ends at the statement's last token (see `statement_text`), so every wrapper the
+    engine puts around it is safe.
+    """
     import duckdb
 
-    cleaned = strip_trailing_semicolons(sql)
+    try:
+        cleaned = statement_text(sql)
+    except duckdb.Error as exc:
+        raise CompileError(f"SQL syntax error: {exc}") from None
     if not cleaned.strip():
         raise CompileError("the compiled SQL is empty")
     try:

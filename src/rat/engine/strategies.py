@@ -135,7 +135,9 @@ class Scd2(KeyedStrategy):
 
     def empty_warnings(self, config: PipelineConfig) -> list[str]:
         if config.scd_hard_deletes == "invalidate":
-            return ["scd2: the result is empty, so no open row was invalidated"]
+            # §5.6: invalidating every open key on an empty batch is "skipped with a warning".
+            return ["scd2: the result is empty, so invalidating absent keys was skipped "
+                    "(no open row was closed)"]
         return []
 
     def plan(self, ctx: WriteContext) -> WritePlan:

@@ -21,6 +21,7 @@ from rat.engine.render import (
     bare_ref_lines,
     constant_args,
     dynamic_call_lines,
+    jinja_string_args,
     render,
 )
 from rat.engine.sqlcheck import single_select
@@ -68,7 +69,13 @@ class _Checker:
                              "(no Jinja inside it)" for line, fn in dynamic)
         report.warnings.extend(f"line {line}: ref( written outside {{{{ }}}}: it is not resolved"
                                for line in bare_ref_lines(source))
+        templated = jinja_string_args(source)
+        report.errors.extend(f"line {line}: {fn}({value!r}): the name contains Jinja delimiters, "
+                             "which are not expanded inside a string; write the name "
+                             "literally" for line, fn, value in templated)
         for name in constant_args(source, "ref"):
+            if any(value == name for _line, fn, value in templated if fn == "ref"):
+                continue
             ident = name if name.count(".") == 2 else f"{self.namespace}.{name}"
             if name.count(".") not in (1, 2):
                 report.errors.append(f"ref({name!r}): use 'layer.name' or 'namespace.layer.name'")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -69,8 +70,11 @@ class WriteContext:
 
     def __init__(self, *, con: duckdb.DuckDBPyConnection, config: PipelineConfig,
                  stage: StageState, table: StaticTable, batch: Batch, run_id: str,
-                 run_started_at: str, log: Callable[[str, str], None]) -> None:
+                 run_started_at: str, log: Callable[[str, str], None],
+                 query: Callable[[], AbstractContextManager[None]] | None = None) -> None:
+        """`query` wraps each COPY when BATCH is streamed, i.e. when the COPY runs the query."""
         self.con = con
+        self.query = query or nullcontext
         self.batch = batch
         self.config = config
         self.stage = stage
@@ -173,9 +177,10 @@ class WriteContext:
             layout = f"PARTITION_BY ({_PART})"
         else:
             layout = f"FILE_SIZE_BYTES {TARGET_FILE_BYTES}"
-        rows, paths = self.con.execute(
-            f"COPY ({select_sql}) TO {sql_str(target)} (FORMAT parquet, COMPRESSION zstd, "
-            f"{layout}, RETURN_FILES true, FIELD_IDS {ids})").fetchone() or (0, [])
+        with self.query():
+            rows, paths = self.con.execute(
+                f"COPY ({select_sql}) TO {sql_str(target)} (FORMAT parquet, COMPRESSION zstd, "
+                f"{layout}, RETURN_FILES true, FIELD_IDS {ids})").fetchone() or (0, [])
         if not rows:
             _remove_quietly(paths)
             return [], 0
@@ -255,7 +260,9 @@ def _field_ids(field: Any) -> str:
 
 def iceberg_safe_select(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, list[str]]:
     """Wrap `sql` so every column has a type Iceberg can store; refuse duplicate column names."""
-    described = con.execute(f"DESCRIBE ({sql})").fetchall()
+    # The newline before each `)` keeps a trailing `--` comment from swallowing it, should `sql`
+    # ever arrive without the normalisation of rat.engine.sqlcheck.single_select.
+    described = con.execute(f"DESCRIBE (\n{sql}\n)").fetchall()
     names = [str(r[0]) for r in described]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -265,7 +272,7 @@ def iceberg_safe_select(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, 
         target = _CASTS.get(dtype) or ("VARCHAR" if dtype.startswith(("ENUM", "UNION")) else None)
         col = quote_ident(name)
         parts.append(f"CAST({col} AS {target}) AS {col}" if target else col)
-    return f"SELECT {', '.join(parts)} FROM ({sql})", names
+    return f"SELECT {', '.join(parts)} FROM (\n{sql}\n)", names
 
 
 class MergeStrategy(Protocol):
@@ -293,7 +300,7 @@ class Strategy:
     # True: a zero-row batch still commits (full_refresh empties the table).
     writes_empty: ClassVar[bool] = False
     # True: `plan` reads BATCH exactly once and copes with zero rows, so R is never stored: the
-    # query streams straight into the table's data files (it then runs in the write phase).
+    # query streams straight into the table's data files (the COPY's time counts as execute).
     single_pass: ClassVar[bool] = False
 
     def check(self, con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> None:
