@@ -37,6 +37,8 @@ class LocalStore:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        # mkstemp makes 0600; objects are read by sandboxed workers running as other users.
+        os.fchmod(fd, 0o644)
         try:
             with os.fdopen(fd, "wb") as out:
                 fill(out)
@@ -65,6 +67,7 @@ class LocalStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         with source.open("rb") as src:
             os.fsync(src.fileno())
+            os.fchmod(src.fileno(), 0o644)  # spooled as 0600; sandboxed workers read it
         try:
             os.replace(source, target)
         except OSError as exc:
