@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 TEMPLATE_DB = "rat_tpl"
+# Workers start with `python -P` (the server's working directory is not importable), so the test
+# plugins and job modules under tests/ reach them the way an installed plugin would: on the path.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

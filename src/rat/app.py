@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -184,8 +185,9 @@ class Runtime:
         executor = self.plugins.slot("executor")
         self.run_pool: WorkerPool = executor if executor is not None else \
             self._pool("run", settings.worker_count, ("rat.plugins.runner",))
+        # Console workers keep their DuckDB session between queries: confined once, as a whole.
         self.query_pool = self._pool("query", settings.query_workers, ("rat.engine.query",),
-                                     memory=settings.query_memory_limit)
+                                     memory=settings.query_memory_limit, resident=True)
         self.preview_pool = self._pool("preview", settings.preview_workers,
                                        ("rat.plugins.runner", "rat.engine.preview"))
         self.tables: IcebergTables | None = None
@@ -197,14 +199,16 @@ class Runtime:
         self.telemetry: Telemetry | None = None
 
     def _pool(self, kind: str, size: int, modules: tuple[str, ...], *,
-              memory: str | None = None) -> WorkerPool:
+              memory: str | None = None, resident: bool = False) -> WorkerPool:
         """A worker pool inside the sandbox; by default a job reads storage and its scratch."""
         box = self.sandbox
         scratch = str(self.settings.data_path / "tmp")
         read = [self.spec.root] if self.spec.kind == "local" else []
         jail = box.jail(read=read, write=[scratch],
                         memory_bytes=job_memory(parse_size(memory)) if memory else None)
-        return WorkerPool(kind, size, modules, sandbox=box, jail=jail,
+        if resident:  # its CPU time adds up over queries; the query timeout bounds each one
+            jail = msgspec.structs.replace(jail, cpu_seconds=0)
+        return WorkerPool(kind, size, modules, sandbox=box, jail=jail, resident=resident,
                           silence_seconds=float(self.settings.lease_seconds))
 
     async def start_database(self) -> str:

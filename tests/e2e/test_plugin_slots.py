@@ -281,7 +281,7 @@ def test_storage_catalog_and_executor_plugins_serve_a_run(server: RatServer,
         run = client.post("/runs", json={"namespace": "default", "layer": "bronze",
                                          "pipeline": name}).json()
         done = wait_run(client, run["run_id"])
-        assert done["status"] == "success", done
+        assert done["status"] == "success", done["error"]
         rows = client.post("/query", json={"sql": f"SELECT count(*) AS n FROM bronze.{name}"})
         assert rows.json()["rows"] == [{"n": 5}]
 

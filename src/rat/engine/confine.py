@@ -20,7 +20,7 @@ from rat.core.specs import Confinement
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH, _RULE_NET_PORT = 1, 2
-_PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE = 38, 4
+_PR_SET_NO_NEW_PRIVS, _PR_SET_PDEATHSIG = 38, 1
 
 # Filesystem rights by Landlock ABI version (each version adds rights; see landlock(7)).
 _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -118,6 +118,13 @@ def _allow_path(ruleset: int, path: str, rights: int) -> None:
 def _allow_port(ruleset: int, port: int) -> None:
     rule = _NetPort(allowed_access=_NET_CONNECT_TCP, port=port)
     _syscall(_SYS_ADD_RULE, ruleset, _RULE_NET_PORT, ctypes.byref(rule), 0)
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent (the worker zygote) dies."""
+    import signal
+
+    _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
 def no_new_privs() -> None:

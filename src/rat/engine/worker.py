@@ -130,7 +130,8 @@ def _watch_parent(parent: int) -> None:
             os._exit(3)
 
 
-def serve(channel: Channel) -> None:
+def serve(channel: Channel, *, resident: bool = False) -> None:
+    """Serve jobs: each in a forked, confined child; or, `resident`, in this (confined) process."""
     while True:
         try:
             msg = channel.recv()
@@ -138,7 +139,11 @@ def serve(channel: Channel) -> None:
             return
         if msg.get("t") == "stop":
             return
-        if msg.get("t") == "job":
+        if msg.get("t") != "job":
+            continue
+        if resident:
+            _answer(channel, msg, Confinement(landlock=False))
+        else:
             run_forked(channel, msg)
 
 
@@ -173,12 +178,18 @@ def _death(status: int, jail: Confinement) -> str:
 
 
 def _child(channel: Channel, msg: dict[str, Any], jail: Confinement) -> int:
+    confine.die_with_parent()  # a zygote that dies takes its job with it (the job owns the pipe)
     try:
         confine.confine(jail)
     except confine.ConfineError as exc:
         channel.send({"t": "failed", "error": f"sandbox: {exc}"})
         return 0
     Beat(channel).start()
+    return _answer(channel, msg, jail)
+
+
+def _answer(channel: Channel, msg: dict[str, Any], jail: Confinement) -> int:
+    """Run the job's handler and send its answer; 1 when even the answer could not be sent."""
     try:
         handler = JOBS[str(msg["job"])]
         channel.send({"t": "done", "body": handler(msg["body"], channel)})
@@ -257,9 +268,13 @@ def main(argv: list[str]) -> int:
     for module in [m for m in argv[3:] if m]:
         __import__(module)
     _warm_up()
+    resident = os.environ.pop("RAT_WORKER_RESIDENT_JAIL", "")
+    if resident:  # a worker that keeps state between jobs (the console): confined once, whole
+        confine.confine(msgspec.json.decode(resident, type=Confinement))
+        Beat(channel).start()
     try:
         channel.send({"t": "ready", "kind": kind, "pid": os.getpid()})
     except OSError:
         return 0  # the server stopped while this worker started: nothing to report to
-    serve(channel)
+    serve(channel, resident=bool(resident))
     return 0

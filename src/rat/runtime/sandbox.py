@@ -6,7 +6,7 @@ Layers, outermost first:
 1. bubblewrap: a mount view with the interpreter, libraries, the storage root and the scratch
    root only (no data dir, no Postgres socket, no secret key), new pid/ipc/uts namespaces, a new
    network namespace unless storage is remote, `--die-with-parent`, `--new-session`.
-2. A dedicated unprivileged uid per worker slot when RAT runs as root (workers drop to it before
+2. A dedicated unprivileged uid per worker slot and RAT instance when RAT runs as root (workers drop to it before
    importing anything); one shared group lets successive runs write a table's data directory.
 3. Per job, in a forked child: Landlock (only the job's paths and the storage port; no signals or
    abstract sockets outside the job) and hard rlimits (address space, CPU, processes, files).
@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -35,7 +36,13 @@ SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ssl", 
                "/etc/localtime", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
                "/etc/passwd", "/etc/group", "/etc/ld.so.cache", "/etc/alternatives",
                "/etc/pki", "/etc/crypto-policies")
-UID_BASE = 61000
+# Worker uids: a block of 1,000 per RAT instance (derived from its data dir), so two servers on
+# one host never share a uid: RLIMIT_NPROC counts every thread of a uid, host-wide.
+# Also readable by a job: DuckDB sizes itself from cgroup and CPU files, and treats a refused
+# (rather than absent) one as an internal error.
+JOB_READ = ("/proc", "/sys/fs/cgroup", "/sys/devices/system/cpu")
+UID_FLOOR = 100_000
+UID_BLOCKS = 40_000
 SANDBOX_GID = 61000
 POOL_UID_OFFSET = {"run": 0, "preview": 200, "query": 400}
 
@@ -59,6 +66,7 @@ class Sandbox(msgspec.Struct, frozen=True, kw_only=True):
     bwrap: str = ""
     landlock_abi: int = 0
     drop_root: bool = False
+    uid_base: int = UID_FLOOR
     storage_root: str = ""
     scratch_root: str = ""
     remote_storage_port: int = 0
@@ -85,7 +93,7 @@ class Sandbox(msgspec.Struct, frozen=True, kw_only=True):
     def identity(self, kind: str, slot: int) -> tuple[int, int] | None:
         if not self.enabled or not self.drop_root:
             return None
-        return UID_BASE + POOL_UID_OFFSET.get(kind, 600) + slot, SANDBOX_GID
+        return self.uid_base + POOL_UID_OFFSET.get(kind, 600) + slot % 200, SANDBOX_GID
 
     def argv(self, command: list[str]) -> list[str]:
         """`command` wrapped in bubblewrap (unchanged when the sandbox is off)."""
@@ -115,7 +123,8 @@ class Sandbox(msgspec.Struct, frozen=True, kw_only=True):
         """A job's confinement: its own paths on top of the interpreter and libraries."""
         limits = self.limits
         return Confinement(
-            landlock=self.enabled, read_paths=(*SYSTEM_READ, *self.python_paths, "/proc", *read),
+            landlock=self.enabled,
+            read_paths=(*SYSTEM_READ, *JOB_READ, *self.python_paths, *read),
             write_paths=tuple(write), restrict_network=True,
             connect_ports=(self.remote_storage_port,) if self.remote_storage_port else (),
             memory_bytes=limits.memory_bytes if memory_bytes is None else memory_bytes,
@@ -196,8 +205,9 @@ def probe(mode: Mode, *, storage: StorageSpec, data_path: Path, limits: Limits) 
     elif port and abi < 4:
         missing.append(f"Landlock ABI {abi} cannot limit TCP ports (needs >= 4, Linux 6.7)")
     hidden = [data_path / "pg", data_path / "secret_key", data_path]
+    block = zlib.crc32(str(data_path).encode()) % UID_BLOCKS
     return Sandbox(mode=mode, enabled=not missing, bwrap=bwrap, landlock_abi=abi, drop_root=root,
-                   storage_root=storage_root, scratch_root=scratch_root,
+                   uid_base=UID_FLOOR + block * 1000, storage_root=storage_root, scratch_root=scratch_root,
                    remote_storage_port=port, python_paths=python_paths(hidden),
                    missing=tuple(missing), limits=limits)
 

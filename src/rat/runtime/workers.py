@@ -62,8 +62,9 @@ def worker_env() -> dict[str, str]:
 class WorkerProcess:
     def __init__(self, kind: str, modules: tuple[str, ...] = (), *,
                  sandbox: Sandbox | None = None, slot: int = 0, silence_seconds: float = 0,
-                 jail: Confinement | None = None) -> None:
+                 jail: Confinement | None = None, resident: bool = False) -> None:
         self.kind = kind
+        self.resident = resident
         self.modules = modules
         self.sandbox = sandbox
         self.slot = slot
@@ -96,6 +97,8 @@ class WorkerProcess:
             identity = self.sandbox.identity(self.kind, self.slot)
             if identity is not None:
                 env["RAT_WORKER_IDENTITY"] = f"{identity[0]}:{identity[1]}"
+        if self.resident:
+            env["RAT_WORKER_RESIDENT_JAIL"] = msgspec.json.encode(self.jail).decode()
         self.proc = await asyncio.to_thread(
             subprocess.Popen, args, pass_fds=(child_fd,), env=env,
             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -219,9 +222,10 @@ class WorkerPool:
 
     def __init__(self, kind: str, size: int, modules: tuple[str, ...] = (), *,
                  sandbox: Sandbox | None = None, silence_seconds: float = 0,
-                 jail: Confinement | None = None) -> None:
+                 jail: Confinement | None = None, resident: bool = False) -> None:
         self.kind = kind
         self.size = size
+        self.resident = resident
         self.modules = modules
         self.sandbox = sandbox
         self.silence_seconds = silence_seconds
@@ -251,7 +255,8 @@ class WorkerPool:
         slot = min(self._slots) if self._slots else len(self._all)
         self._slots.discard(slot)
         worker = WorkerProcess(self.kind, self.modules, sandbox=self.sandbox, slot=slot,
-                               silence_seconds=self.silence_seconds, jail=self.jail)
+                               silence_seconds=self.silence_seconds, jail=self.jail,
+                               resident=self.resident)
         try:
             await worker.start()
         except BaseException as exc:  # cancelled by a stop too: never leave it running
