@@ -23,7 +23,7 @@ from rat.core.specs import (
     StageState,
     TableState,
 )
-from rat.engine import duck, extensions, quality
+from rat.engine import duck, extensions, faults, quality
 from rat.engine.batch import Batch, remove_batch_files
 from rat.engine.catalog import io_properties
 from rat.engine.config import STRATEGY_KEYS, PipelineConfig, build_config, strip_annotations
@@ -325,6 +325,7 @@ class Attempt:
     def _commit(self, stage: StageState, plan: WritePlan, config: PipelineConfig,
                 meta: dict[str, Any]) -> None:
         """Commit the plan as one snapshot on the run's branch; record its counts."""
+        faults.point(faults.BEFORE_COMMIT, run_id=self.spec.run_id, added_files=plan.added_files)
         self.result.stage = self.host.commit_stage(CommitRequest(
             ident=self.resolver.ident, branch=stage.branch, removed_files=plan.removed_files,
             added_files=plan.added_files, properties=self._snapshot_properties(config)))
