@@ -219,7 +219,7 @@ class Attempt:
         except (RunFailed, CompileError, WriteError, PythonError) as exc:
             self.result.error = str(exc)
         except Exception as exc:
-            self.result.error = describe_error(exc)
+            self.result.error = describe_error(exc, self.spec.limits.scratch_dir)
         finally:
             con.close()
             remove_batch_files(self.spec.limits.scratch_dir)
@@ -406,8 +406,13 @@ class StagedResolver(Resolver):
         return super().ref(name)
 
 
-def describe_error(exc: Exception) -> str:
+def describe_error(exc: Exception, scratch_dir: str = "") -> str:
     text = str(exc).strip() or type(exc).__name__
+    if "No space left on device" in text:
+        where = "the run's scratch directory" if scratch_dir and scratch_dir in text \
+            else "a volume the run writes to"
+        text = (f"out of disk space in {where}; free space there (scratch lives under "
+                f"RAT_DATA_DIR/tmp) or make the batch smaller: {text}")
     return text if len(text) < 4000 else text[:4000] + "…"
 
 
