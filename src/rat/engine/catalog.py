@@ -80,11 +80,28 @@ class TableSummary(msgspec.Struct, frozen=True, kw_only=True):
     pipeline_id: str | None
 
 
+# pyiceberg's pyarrow FileIO: attempts per S3 request (AWS standard strategy: network errors,
+# 5xx and throttling, exponential backoff) and timeouts, so a short reset storm is ridden out.
+S3_ATTEMPTS = 8
+S3_CONNECT_TIMEOUT_SECONDS = 10
+S3_REQUEST_TIMEOUT_SECONDS = 60
+
+
+def s3_retry_strategy() -> Any:
+    """The pyarrow S3 retry strategy; pyiceberg calls this by name (`s3.retry-strategy-impl`)."""
+    from pyarrow.fs import AwsStandardS3RetryStrategy
+
+    return AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS)
+
+
 def io_properties(storage: StorageSpec) -> dict[str, str]:
     if storage.kind != "s3":
         return {}
     props = {"s3.access-key-id": storage.access_key, "s3.secret-access-key": storage.secret_key,
-             "s3.region": storage.region, "s3.path-style-access": str(storage.path_style).lower()}
+             "s3.region": storage.region, "s3.path-style-access": str(storage.path_style).lower(),
+             "s3.connect-timeout": str(S3_CONNECT_TIMEOUT_SECONDS),
+             "s3.request-timeout": str(S3_REQUEST_TIMEOUT_SECONDS),
+             "s3.retry-strategy-impl": f"{__name__}.s3_retry_strategy"}
     if storage.endpoint:
         props["s3.endpoint"] = storage.endpoint
     return props
