@@ -7,6 +7,7 @@ the response starts, so a reset while reading a body or during a multipart POST 
 
 from __future__ import annotations
 
+import builtins
 import io
 import random
 import time
@@ -121,7 +122,7 @@ class S3Store:
     def list(self, prefix: str, *, recursive: bool = True) -> list[ObjectInfo]:
         return retrying(lambda: self._list(prefix, recursive=recursive))
 
-    def _list(self, prefix: str, *, recursive: bool) -> list[ObjectInfo]:
+    def _list(self, prefix: str, *, recursive: bool) -> builtins.list[ObjectInfo]:
         objs = self.client.list_objects(self.bucket, prefix=self.prefix + prefix,
                                         recursive=recursive)
         out = [ObjectInfo(self._key(o.object_name), o.size or 0, o.last_modified)
