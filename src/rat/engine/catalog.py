@@ -8,10 +8,11 @@ stage on a branch; a table whose main still points at that snapshot is "not publ
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -23,10 +24,13 @@ if TYPE_CHECKING:
 
 CREATE_OPERATION = "create"
 RUN_ID_PROPERTY = "rat.run_id"
-# Metadata-only commits (base snapshot, branch) lost to a concurrent commit are redone this often.
+# Commits to one table race (a run's branch commit, another run's publish, the reaper, a tag).
+# pyiceberg retries only snapshot-producing commits, 4 times; ref and schema commits not at all.
 COMMIT_ATTEMPTS = 10
+COMMIT_BACKOFF_SECONDS = 0.02
 # How long a run waits for another run's new table to get its `create` snapshot (seconds).
 BASE_SNAPSHOT_WAIT = 5.0
+T = TypeVar("T")
 
 
 class CatalogSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,11 +82,28 @@ class TableSummary(msgspec.Struct, frozen=True, kw_only=True):
     pipeline_id: str | None
 
 
+# pyiceberg's pyarrow FileIO: attempts per S3 request (AWS standard strategy: network errors,
+# 5xx and throttling, exponential backoff) and timeouts, so a short reset storm is ridden out.
+S3_ATTEMPTS = 8
+S3_CONNECT_TIMEOUT_SECONDS = 10
+S3_REQUEST_TIMEOUT_SECONDS = 60
+
+
+def s3_retry_strategy() -> Any:
+    """The pyarrow S3 retry strategy; pyiceberg calls this by name (`s3.retry-strategy-impl`)."""
+    from pyarrow.fs import AwsStandardS3RetryStrategy
+
+    return AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS)
+
+
 def io_properties(storage: StorageSpec) -> dict[str, str]:
     if storage.kind != "s3":
         return {}
     props = {"s3.access-key-id": storage.access_key, "s3.secret-access-key": storage.secret_key,
-             "s3.region": storage.region, "s3.path-style-access": str(storage.path_style).lower()}
+             "s3.region": storage.region, "s3.path-style-access": str(storage.path_style).lower(),
+             "s3.connect-timeout": str(S3_CONNECT_TIMEOUT_SECONDS),
+             "s3.request-timeout": str(S3_REQUEST_TIMEOUT_SECONDS),
+             "s3.retry-strategy-impl": f"{__name__}.s3_retry_strategy"}
     if storage.endpoint:
         props["s3.endpoint"] = storage.endpoint
     return props
@@ -171,6 +192,7 @@ class IcebergTables:
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
         self._known_namespaces: set[tuple[str, str]] = set()
+        self._commit_locks: dict[str, threading.Lock] = {}
 
     @property
     def catalog(self) -> Catalog:
@@ -253,31 +275,6 @@ class IcebergTables:
             table = self._require(ident)
         return table
 
-    def _retry_commit(self, ident: str, table: Table, change: Callable[[Table], Table]) -> Table:
-        """Apply an idempotent metadata change; when a concurrent commit wins, reload and redo.
-
-        Concurrent first runs all create the base snapshot and their branches on the same
-        fresh metadata; the catalog accepts one commit per metadata version.
-        """
-        from pyiceberg.exceptions import CommitFailedException
-
-        for _ in range(COMMIT_ATTEMPTS - 1):
-            try:
-                return change(table)
-            except CommitFailedException:
-                table = self._require(ident)
-        return change(table)
-
-    @staticmethod
-    def _open_branch(table: Table, branch: str) -> Table:
-        """(Re)create the run's branch at main's current snapshot."""
-        base = table.current_snapshot()
-        assert base is not None  # noqa: S101 - _ensure_base_snapshot always commits one
-        if branch in table.metadata.refs:
-            table.manage_snapshots().remove_branch(branch).commit()
-        table.manage_snapshots().create_branch(base.snapshot_id, branch).commit()
-        return table
-
     @staticmethod
     def _ensure_base_snapshot(table: Table) -> Table:
         """Give a new table its empty `create` snapshot so runs can branch from it."""
@@ -303,15 +300,42 @@ class IcebergTables:
             table = self._require(req.ident)
         if not created:
             table = self._await_base_snapshot(req.ident, table)
-            table = self._retry_commit(req.ident, table, lambda t: self._evolve(
+            table = self._retrying(req.ident, table, lambda t: self._evolve(
                 t, schema, replace=req.replace_schema))
-        table = self._retry_commit(req.ident, table, self._ensure_base_snapshot)
+        table = self._retrying(req.ident, table, self._ensure_base_snapshot)
         branch = branch_name(req.run_id)
-        table = self._retry_commit(req.ident, table, lambda t: self._open_branch(t, branch))
-        base_id = table.metadata.refs[branch].snapshot_id
+        table, base_id = self._retrying(req.ident, table, lambda t: _open_branch(t, branch))
         return StageState(ident=req.ident, metadata_location=table.metadata_location,
                           branch=branch, base_snapshot_id=base_id, snapshot_id=base_id,
                           created=created)
+
+    def _retrying(self, ident: str, table: Table | None, step: Callable[[Table], T]) -> T:
+        """Apply `step` (catalog commits computed from the table); redo it on a lost commit race.
+
+        Steps on one table run one at a time in this process (all RAT commits happen in the
+        parent), so only another process can race them. `table` (None: load it now) is used
+        for the first attempt; each retry reloads, and `step` re-checks its own preconditions,
+        so a retry never applies a decision made on stale metadata (publish raises
+        ConcurrentChange when main really moved).
+        """
+        for attempt in range(COMMIT_ATTEMPTS):
+            with self._table_lock(ident):
+                if table is None:
+                    table = self._require(ident)
+                try:
+                    return step(table)
+                except Exception as exc:
+                    if not _lost_race(exc) or attempt + 1 == COMMIT_ATTEMPTS:
+                        raise
+            table = None
+            # Jittered exponential backoff, capped at ~1 s: contenders spread out.
+            delay = min(COMMIT_BACKOFF_SECONDS * 2 ** attempt, 1.0)
+            time.sleep(delay * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def _table_lock(self, ident: str) -> threading.Lock:
+        with self._lock:
+            return self._commit_locks.setdefault(ident, threading.Lock())
 
     def _evolve(self, table: Table, schema: Any, *, replace: bool) -> Table:
         """Bring T's schema to the batch's: exactly (full_refresh) or by adding and widening."""
@@ -360,9 +384,11 @@ class IcebergTables:
 
     def commit_stage(self, req: CommitRequest) -> StageState:
         """Commit removed/added data files as one snapshot on the run's branch."""
+        return self._retrying(req.ident, None, lambda table: self._commit_stage(table, req))
+
+    def _commit_stage(self, table: Table, req: CommitRequest) -> StageState:
         from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
-        table = self._require(req.ident)
         head = table.metadata.refs[req.branch].snapshot_id
         if req.removed_files or req.added_files:
             removed = set(req.removed_files)
@@ -377,9 +403,9 @@ class IcebergTables:
                     op.append_data_file(parquet_file_to_data_file(table.io, table.metadata, path))
             table = tx.commit_transaction()
             head = table.metadata.refs[req.branch].snapshot_id
-        base = table.metadata.refs["main"].snapshot_id
         return StageState(ident=req.ident, metadata_location=table.metadata_location,
-                          branch=req.branch, base_snapshot_id=base, snapshot_id=head)
+                          branch=req.branch, base_snapshot_id=_fork_point(table, head),
+                          snapshot_id=head)
 
     @staticmethod
     def _data_files(table: Table, snapshot_id: int) -> Iterator[Any]:
@@ -391,19 +417,13 @@ class IcebergTables:
                 yield entry.data_file
 
     def publish(self, ident: str, branch: str, base_snapshot_id: int | None) -> int:
-        """Fast-forward main to the branch head and drop the branch; return the new snapshot id."""
-        table = self._require(ident)
-        refs = table.metadata.refs
-        if branch not in refs:
-            raise ConcurrentChange(f"staged branch {branch} is gone")
-        if refs["main"].snapshot_id != base_snapshot_id:
-            raise ConcurrentChange("table changed concurrently")
-        head = refs[branch].snapshot_id
-        ops = table.manage_snapshots()
-        if head != base_snapshot_id:
-            ops = ops.set_current_snapshot(snapshot_id=head)
-        ops.remove_branch(branch).commit()
-        return head
+        """Fast-forward main to the branch head and drop the branch; return the new snapshot id.
+
+        ConcurrentChange when main is no longer `base_snapshot_id`, also when another commit
+        moved it while this one was in flight: RAT never merges, so a stale stage never lands.
+        """
+        return self._retrying(ident, None,
+                              lambda table: _fast_forward(table, branch, base_snapshot_id))
 
     def discard(self, ident: str, branch: str) -> bool:
         """Drop a run's branch and put back the schema main's snapshot was written with.
@@ -414,10 +434,13 @@ class IcebergTables:
         table = self.load(ident)
         if table is None:
             return False
+        return self._retrying(ident, table, lambda t: self._discard(t, branch))
+
+    def _discard(self, table: Table, branch: str) -> bool:
         dropped = branch in table.metadata.refs
         if dropped:
             table.manage_snapshots().remove_branch(branch).commit()
-        self._restore_schema(table)
+        self._restore_schema(self._require(".".join(table.name())) if dropped else table)
         return dropped
 
     @staticmethod
@@ -441,27 +464,29 @@ class IcebergTables:
 
     def tag(self, ident: str, name: str, snapshot_id: int) -> None:
         """Create or move tag `name` (e.g. `rat_v3`) so snapshot expiry keeps that snapshot."""
-        table = self._require(ident)
-        ref = table.metadata.refs.get(name)
-        if ref is not None and ref.snapshot_id == snapshot_id:
-            return
-        table.manage_snapshots().create_tag(snapshot_id, name).commit()
+        def step(table: Table) -> None:
+            ref = table.metadata.refs.get(name)
+            if ref is None or ref.snapshot_id != snapshot_id:
+                table.manage_snapshots().create_tag(snapshot_id, name).commit()
+
+        self._retrying(ident, None, step)
 
     def remove_tags(self, ident: str, names: list[str]) -> int:
         return self.remove_refs(ident, names, branches=False)
 
     def remove_refs(self, ident: str, names: list[str], *, branches: bool) -> int:
         """Drop the named tags (or branches) in one commit; main and the schema are left alone."""
+        def step(table: Table) -> int:
+            present = [n for n in names if n in table.metadata.refs]
+            if present:
+                ops = table.manage_snapshots()
+                for name in present:
+                    ops = ops.remove_branch(name) if branches else ops.remove_tag(name)
+                ops.commit()
+            return len(present)
+
         table = self.load(ident)
-        if table is None:
-            return 0
-        present = [n for n in names if n in table.metadata.refs]
-        if present:
-            ops = table.manage_snapshots()
-            for name in present:
-                ops = ops.remove_branch(name) if branches else ops.remove_tag(name)
-            ops.commit()
-        return len(present)
+        return 0 if table is None else self._retrying(ident, table, step)
 
     def restore(self, ident: str, snapshot_id: int, properties: dict[str, str]) -> int:
         """Make main's content that of an older snapshot, as a new metadata-only snapshot.
@@ -542,6 +567,63 @@ class IcebergTables:
         except NoSuchTableError:
             return False
         return True
+
+
+def _lost_race(exc: Exception) -> bool:
+    """The commit did not land because another commit to the table got in first.
+
+    Besides CommitFailedException, pyiceberg's SQL catalog applies a snapshot built on stale
+    metadata to the fresh metadata (the branch assertion still holds) and then refuses it with a
+    ValueError about its sequence number: the same lost race, raised before anything is written.
+    """
+    from pyiceberg.exceptions import CommitFailedException
+
+    return isinstance(exc, CommitFailedException) or (
+        isinstance(exc, ValueError) and "older than last sequence number" in str(exc))
+
+
+def _fork_point(table: Table, head: int) -> int | None:
+    """The newest snapshot of main's history that the branch at `head` builds on.
+
+    This, not main's current snapshot, is what publish must find main still at: were main to
+    have moved after the branch was opened, fast-forwarding to `head` would drop those commits.
+    """
+    main = table.metadata.refs["main"].snapshot_id
+    on_main = set()
+    snap = table.snapshot_by_id(main)
+    while snap is not None:
+        on_main.add(snap.snapshot_id)
+        snap = table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id \
+            else None
+    snap = table.snapshot_by_id(head)
+    while snap is not None and snap.snapshot_id not in on_main:
+        snap = table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id \
+            else None
+    return snap.snapshot_id if snap is not None else None
+
+
+def _open_branch(table: Table, branch: str) -> tuple[Table, int]:
+    """(Re)create `branch` at main's current snapshot; returns the table and that snapshot id."""
+    base = table.current_snapshot()
+    assert base is not None  # noqa: S101 - the base snapshot is committed first
+    if branch in table.metadata.refs:
+        table.manage_snapshots().remove_branch(branch).commit()
+    table.manage_snapshots().create_branch(base.snapshot_id, branch).commit()
+    return table, base.snapshot_id
+
+
+def _fast_forward(table: Table, branch: str, base_snapshot_id: int | None) -> int:
+    refs = table.metadata.refs
+    if branch not in refs:
+        raise ConcurrentChange(f"staged branch {branch} is gone")
+    if refs["main"].snapshot_id != base_snapshot_id:
+        raise ConcurrentChange("table changed concurrently")
+    head = refs[branch].snapshot_id
+    ops = table.manage_snapshots()
+    if head != base_snapshot_id:
+        ops = ops.set_current_snapshot(snapshot_id=head)
+    ops.remove_branch(branch).commit()
+    return head
 
 
 def _use_schema(table: Table, schema_id: int) -> Table:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 # avro must be loaded before iceberg: the iceberg extension reads manifests through it.
 EXTENSIONS = ("httpfs", "avro", "iceberg")
+HTTP_RETRIES = 8
 
 
 def extension_path(name: str) -> str:
@@ -69,6 +70,11 @@ def _s3_secret(con: duckdb.DuckDBPyConnection, s: StorageSpec) -> None:
     if endpoint:
         parts.append(f"ENDPOINT {sql_str(endpoint)}")
     con.execute(f"CREATE OR REPLACE SECRET rat_storage ({', '.join(parts)})")
+    # httpfs retries connection errors and 5xx itself; 3 tries 100 ms apart (its default) lose
+    # to a reset storm. 8 tries with doubling waits span ~25 s.
+    con.execute(f"SET http_retries = {HTTP_RETRIES}")
+    con.execute("SET http_retry_wait_ms = 100")
+    con.execute("SET http_retry_backoff = 2")
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, allowed: Iterable[str]) -> None:

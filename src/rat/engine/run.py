@@ -23,7 +23,7 @@ from rat.core.specs import (
     StageState,
     TableState,
 )
-from rat.engine import duck, extensions, quality
+from rat.engine import duck, extensions, faults, quality
 from rat.engine.batch import Batch, remove_batch_files
 from rat.engine.catalog import io_properties
 from rat.engine.config import STRATEGY_KEYS, PipelineConfig, build_config, strip_annotations
@@ -231,7 +231,7 @@ class Attempt:
         except (RunFailed, CompileError, WriteError, PythonError) as exc:
             self.result.error = str(exc)
         except Exception as exc:
-            self.result.error = describe_error(exc)
+            self.result.error = describe_error(exc, self.spec.limits.scratch_dir)
         finally:
             con.close()
             remove_batch_files(self.spec.limits.scratch_dir)
@@ -364,6 +364,7 @@ class Attempt:
     def _commit(self, stage: StageState, plan: WritePlan, config: PipelineConfig,
                 meta: dict[str, Any]) -> None:
         """Commit the plan as one snapshot on the run's branch; record its counts."""
+        faults.point(faults.BEFORE_COMMIT, run_id=self.spec.run_id, added_files=plan.added_files)
         self.result.stage = self.host.commit_stage(CommitRequest(
             ident=self.resolver.ident, branch=stage.branch, removed_files=plan.removed_files,
             added_files=plan.added_files, properties=self._snapshot_properties(config)))
@@ -444,8 +445,13 @@ class StagedResolver(Resolver):
         return super().ref(name)
 
 
-def describe_error(exc: Exception) -> str:
+def describe_error(exc: Exception, scratch_dir: str = "") -> str:
     text = str(exc).strip() or type(exc).__name__
+    if "No space left on device" in text:
+        where = "the run's scratch directory" if scratch_dir and scratch_dir in text \
+            else "a volume the run writes to"
+        text = (f"out of disk space in {where}; free space there (scratch lives under "
+                f"RAT_DATA_DIR/tmp) or make the batch smaller: {text}")
     return text if len(text) < 4000 else text[:4000] + "…"
 
 

@@ -1,14 +1,52 @@
-"""S3/MinIO object store through the minio client; single PUT or multipart, both atomic."""
+"""S3/MinIO object store through the minio client; single PUT or multipart, both atomic.
+
+Every whole operation is retried with backoff on a transient failure (connection reset or
+refused, timeout, 5xx): the minio client itself retries only idempotent methods, and only until
+the response starts, so a reset while reading a body or during a multipart POST escaped.
+"""
 
 from __future__ import annotations
 
+import builtins
 import io
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from rat.storage.base import ObjectInfo
 from rat.storage.keys import validate_key
+
+T = TypeVar("T")
+ATTEMPTS = 5
+BACKOFF_SECONDS = 0.25
+_TRANSIENT_CODES = ("InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout")
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure worth another try: the network or the server, not the request."""
+    from minio.error import S3Error, ServerError
+    from urllib3.exceptions import HTTPError
+
+    if isinstance(exc, ServerError):
+        return exc.status_code >= 500
+    if isinstance(exc, S3Error):
+        return exc.code in _TRANSIENT_CODES
+    return isinstance(exc, HTTPError | ConnectionError | TimeoutError)
+
+
+def retrying(op: Callable[[], T]) -> T:
+    """Run `op`; on a transient failure wait (0.25 s doubling, jittered) and run it again."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return op()
+        except Exception as exc:
+            if attempt + 1 == ATTEMPTS or not transient(exc):
+                raise
+        time.sleep(BACKOFF_SECONDS * 2 ** attempt * (0.5 + random.random()))
+    raise AssertionError("unreachable")
 
 
 class S3Store:
@@ -29,6 +67,9 @@ class S3Store:
         return name[len(self.prefix):]
 
     def read(self, key: str) -> bytes:
+        return retrying(lambda: self._read(key))
+
+    def _read(self, key: str) -> bytes:
         from minio.error import S3Error
 
         try:
@@ -44,11 +85,12 @@ class S3Store:
             resp.release_conn()
 
     def write(self, key: str, data: bytes) -> None:
-        self.client.put_object(self.bucket, self._name(key), io.BytesIO(data), len(data))
+        retrying(lambda: self.client.put_object(self.bucket, self._name(key), io.BytesIO(data),
+                                                len(data)))
 
     def put_file(self, key: str, source: Path) -> None:
-        self.client.fput_object(self.bucket, self._name(key), str(source),
-                                part_size=16 * 1024 * 1024)
+        retrying(lambda: self.client.fput_object(self.bucket, self._name(key), str(source),
+                                                 part_size=16 * 1024 * 1024))
 
     def adopt_file(self, key: str, source: Path) -> None:
         self.put_file(key, source)
@@ -63,6 +105,9 @@ class S3Store:
             resp.release_conn()
 
     def stat(self, key: str) -> ObjectInfo | None:
+        return retrying(lambda: self._stat(key))
+
+    def _stat(self, key: str) -> ObjectInfo | None:
         from minio.error import S3Error
 
         try:
@@ -75,6 +120,9 @@ class S3Store:
         return ObjectInfo(key, st.size or 0, st.last_modified)
 
     def list(self, prefix: str, *, recursive: bool = True) -> list[ObjectInfo]:
+        return retrying(lambda: self._list(prefix, recursive=recursive))
+
+    def _list(self, prefix: str, *, recursive: bool) -> builtins.list[ObjectInfo]:
         objs = self.client.list_objects(self.bucket, prefix=self.prefix + prefix,
                                         recursive=recursive)
         out = [ObjectInfo(self._key(o.object_name), o.size or 0, o.last_modified)
@@ -84,10 +132,13 @@ class S3Store:
     def delete(self, key: str) -> bool:
         if self.stat(key) is None:
             return False
-        self.client.remove_object(self.bucket, self._name(key))
+        retrying(lambda: self.client.remove_object(self.bucket, self._name(key)))
         return True
 
     def delete_prefix(self, prefix: str) -> int:
+        return retrying(lambda: self._delete_prefix(prefix))
+
+    def _delete_prefix(self, prefix: str) -> int:
         from minio.deleteobjects import DeleteObject
 
         # Raw listing, not `list()`: zero-byte "directory" markers (keys ending in "/", which
@@ -101,9 +152,9 @@ class S3Store:
     def move(self, source: str, target: str) -> None:
         from minio.commonconfig import CopySource
 
-        self.client.copy_object(self.bucket, self._name(target),
-                                CopySource(self.bucket, self._name(source)))
-        self.client.remove_object(self.bucket, self._name(source))
+        retrying(lambda: self.client.copy_object(self.bucket, self._name(target),
+                                                 CopySource(self.bucket, self._name(source))))
+        retrying(lambda: self.client.remove_object(self.bucket, self._name(source)))
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
