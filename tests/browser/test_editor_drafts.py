@@ -27,7 +27,8 @@ def test_unsaved_edits_are_marked_prompted_and_kept(page: Page, watch: Watch) ->
     # Leaving through a nav link asks first; dismissing the prompt keeps the page and the edit.
     page.locator(".topbar nav a", has_text="Runs").click()
     expect(page).to_have_url(re.compile(r"tab=code"))
-    assert watch.dialogs and "unsaved" in watch.dialogs[0].lower()
+    assert watch.dialogs
+    assert "unsaved" in watch.dialogs[0].lower()
     watch.dialogs.clear()
     expect(page.locator(".cm-content")).to_contain_text("not saved yet")
 
