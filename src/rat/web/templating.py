@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import jinja2
@@ -64,12 +65,20 @@ MACRO_FILES = ("_macros/ui.html", "_macros/pipeline.html", "_macros/editor.html"
                "_macros/triggers.html")
 
 
+_CELL_JSON = msgspec.json.Encoder(decimal_format="number")
+
+
 def _cell(value: Any) -> str:
-    """A result cell as text: NULL, JSON for nested values and booleans, str() otherwise."""
+    """A result cell as text: NULL, JSON for nested values and booleans, str() otherwise.
+
+    DECIMAL values (see rat.web.grid) print with their exact scale: 10.50, 0.0000, never 0E-4.
+    """
     if value is None:
         return "NULL"
+    if isinstance(value, Decimal):
+        return format(value, "f")
     if isinstance(value, dict | list | bool):
-        return msgspec.json.encode(value).decode()
+        return _CELL_JSON.encode(value).decode()
     return str(value)
 
 
