@@ -82,6 +82,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _config_value(value: Any) -> str:
+    """A config value as the user writes it: `false`, `id, region`, JSON for structured keys."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    if isinstance(value, str):
+        return value
+    return _CELL_JSON.encode(value).decode()
+
+
 def _sample_columns(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Grid columns for untyped sample rows (quality failures): the keys of the first row."""
     return [{"name": k, "type": ""} for k in (rows[0] if rows else {})]
@@ -91,7 +100,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(duration=_duration, filesize=_filesize, dt=_dt, ago=_ago, cell=_cell,
+    env.filters.update(duration=_duration, filesize=_filesize, dt=_dt, ago=_ago, cell=_cell, config_value=_config_value,
                        sample_columns=_sample_columns)
     env.globals.update(version=__version__)
     # Macros are globals, not per-template imports: a block rendered alone (an htmx fragment)
