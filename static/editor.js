@@ -93,6 +93,8 @@
   // code tab are marked dirty, and leaving the page with unsaved text asks first.
   var drafts = (function () {
     var leaving = false;
+    var QUESTION = "You have unsaved edits. Leave this page? The draft is kept in this browser tab " +
+                   "until you save or discard it.";
     function key(ta) { return "rat:draft:" + location.pathname + ":" + ta.getAttribute("data-file"); }
     function read(k) {
       try { return JSON.parse(sessionStorage.getItem(k) || "null"); } catch (e) { return null; }
@@ -160,7 +162,7 @@
       if (evt.button !== 0 || evt.ctrlKey || evt.metaKey || evt.shiftKey || evt.altKey) return;
       if (a.origin !== location.origin || a.getAttribute("href").charAt(0) === "#" || !anyDirty()) return;
       // The draft stays in sessionStorage either way; the question is whether to go now.
-      if (window.confirm("You have unsaved edits. Leave this page? The draft is kept in this browser tab until you save or discard it.")) {
+      if (window.confirm(QUESTION)) {
         leaving = true;
       } else {
         evt.preventDefault();
@@ -174,9 +176,12 @@
       evt.returnValue = "";
     });
     window.addEventListener("pageshow", function () { leaving = false; });
-    // A save answer with "saved" in it moves the baseline to the text that was sent.
+    // A save answer with "saved" in it moves the baseline to the text that was sent. An htmx
+    // request that navigates (boosted, or pushing a URL) asks first, like a link.
     document.addEventListener("htmx:beforeRequest", function (evt) {
       var form = evt.detail.elt, ta = form && form.querySelector && form.querySelector("textarea[data-file]");
+      var navigates = evt.detail.boosted || (form && form.closest && form.closest("[hx-push-url=true]"));
+      if (navigates && anyDirty() && !window.confirm(QUESTION)) { evt.preventDefault(); return; }
       if (ta && form.id === ta.getAttribute("data-save-form")) form.ratSent = ta.value;
     });
     document.addEventListener("htmx:afterSwap", function (evt) {

@@ -58,4 +58,14 @@ def test_unsaved_edits_are_marked_prompted_and_kept(page: Page, watch: Watch) ->
     page.locator("nav.tabs a", has_text="code").click()
     expect(page.locator(".cm-content")).to_contain_text("not saved yet")
     expect(page.locator("#draft-note")).to_be_hidden()
+
+    # A restored draft can be thrown away: back to the saved text, nothing marked.
+    set_editor(page, "SELECT 3 AS id")
+    watch.confirms = 1
+    page.locator("nav.tabs a", has_text="overview").click()
+    page.locator("nav.tabs a", has_text="code").click()
+    page.locator("#draft-note").get_by_role("button", name="discard it").click()
+    expect(page.locator(".cm-content")).to_contain_text("not saved yet")
+    expect(page.locator("nav.tabs a", has_text="code")).not_to_have_class(re.compile("dirty"))
+    expect(page.locator("#draft-note")).to_be_hidden()
     watch.assert_clean()
