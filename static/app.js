@@ -37,7 +37,9 @@
     evt.preventDefault();
     if (dialog.open) dialog.close();
     dialog.showModal();
-    var first = dialog.querySelector("input:not([type=hidden]), select, textarea");
+    // The field in error, else the one marked autofocus (Name), else the first field.
+    var first = dialog.querySelector("[aria-invalid=true]") || dialog.querySelector("[autofocus]") ||
+                dialog.querySelector("input:not([type=hidden]), select, textarea");
     if (first) first.focus();
   });
   document.addEventListener("click", function (evt) {

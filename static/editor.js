@@ -75,6 +75,7 @@
             if (u.docChanged) {
               textarea.value = u.state.doc.toString();
               textarea.dispatchEvent(new Event("input", { bubbles: true }));
+              drafts.changed(textarea);
             }
           })
         ]
@@ -83,8 +84,126 @@
     textarea.parentNode.insertBefore(view.dom, textarea);
     textarea.hidden = true;
     textarea.ratEditor = view;
+    drafts.attach(textarea);
     return view;
   }
+
+  // Drafts: a pipeline file's unsaved text is kept in sessionStorage (one entry per page and
+  // file) on every change, so a tab switch or a file switch never loses it; the file and the
+  // code tab are marked dirty, and leaving the page with unsaved text asks first.
+  var drafts = (function () {
+    var leaving = false;
+    var QUESTION = "You have unsaved edits. Leave this page? The draft is kept in this browser tab " +
+                   "until you save or discard it.";
+    function key(ta) { return "rat:draft:" + location.pathname + ":" + ta.getAttribute("data-file"); }
+    function read(k) {
+      try { return JSON.parse(sessionStorage.getItem(k) || "null"); } catch (e) { return null; }
+    }
+    function write(k, value) {
+      try {
+        if (value === null) sessionStorage.removeItem(k); else sessionStorage.setItem(k, JSON.stringify(value));
+      } catch (e) { /* storage full or disabled: the marker and the prompt still protect the edit */ }
+    }
+    function editors() {
+      return Array.prototype.filter.call(document.querySelectorAll("textarea[data-file]"),
+                                         function (ta) { return ta.ratEditor; });
+    }
+    function dirty(ta) { return ta.ratBaseline !== undefined && ta.value !== ta.ratBaseline; }
+    function anyDirty() { return editors().some(dirty); }
+    function mark() {
+      var prefix = "rat:draft:" + location.pathname + ":", any = anyDirty();
+      document.querySelectorAll("[data-file-link]").forEach(function (a) {
+        var ta = editors().filter(function (t) { return t.getAttribute("data-file") === a.getAttribute("data-file-link"); })[0];
+        var on = ta ? dirty(ta) : !!read(prefix + a.getAttribute("data-file-link"));
+        a.classList.toggle("dirty", on);
+        a.title = on ? "unsaved edits" : "";
+        any = any || on;
+      });
+      var tab = document.querySelector('nav.tabs a[data-tab="code"]');
+      if (tab) { tab.classList.toggle("dirty", any); tab.title = any ? "unsaved edits" : ""; }
+    }
+    function setDoc(ta, text) {
+      var view = ta.ratEditor;
+      view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+    }
+    function note(ta, text) {
+      var el = document.getElementById("draft-note");
+      if (!el) return;
+      el.hidden = !text;
+      if (text) el.querySelector("[data-draft-text]").textContent = text;
+    }
+    function attach(ta) {
+      if (!ta.hasAttribute("data-file")) return;
+      ta.ratBaseline = ta.value;
+      var saved = read(key(ta));
+      if (saved && typeof saved.text === "string" && saved.text !== ta.value) {
+        setDoc(ta, saved.text);
+        note(ta, saved.base === ta.ratBaseline ? "unsaved draft restored"
+                 : "unsaved draft restored (the saved file changed since it was written)");
+      } else if (saved) {
+        write(key(ta), null);
+      }
+      mark();
+    }
+    function changed(ta) {
+      if (ta.ratBaseline === undefined) return;
+      write(key(ta), dirty(ta) ? { text: ta.value, base: ta.ratBaseline } : null);
+      if (!dirty(ta)) note(ta, "");
+      mark();
+    }
+    function saved(ta, text) {
+      ta.ratBaseline = text;
+      changed(ta);
+      note(ta, "");
+    }
+    function leave(evt) {
+      var a = evt.target.closest && evt.target.closest("a[href]");
+      if (!a || evt.defaultPrevented || a.target === "_blank" || a.hasAttribute("download")) return;
+      if (evt.button !== 0 || evt.ctrlKey || evt.metaKey || evt.shiftKey || evt.altKey) return;
+      if (a.origin !== location.origin || a.getAttribute("href").charAt(0) === "#" || !anyDirty()) return;
+      // The draft stays in sessionStorage either way; the question is whether to go now.
+      if (window.confirm(QUESTION)) {
+        leaving = true;
+      } else {
+        evt.preventDefault();
+        evt.stopImmediatePropagation();
+      }
+    }
+    document.addEventListener("click", leave, true);
+    window.addEventListener("beforeunload", function (evt) {
+      if (leaving || !anyDirty()) return;
+      evt.preventDefault();
+      evt.returnValue = "";
+    });
+    window.addEventListener("pageshow", function () { leaving = false; });
+    // A save answer with "saved" in it moves the baseline to the text that was sent. An htmx
+    // request that navigates (boosted, or pushing a URL) asks first, like a link.
+    document.addEventListener("htmx:beforeRequest", function (evt) {
+      var form = evt.detail.elt, ta = form && form.querySelector && form.querySelector("textarea[data-file]");
+      var navigates = evt.detail.boosted || (form && form.closest && form.closest("[hx-push-url=true]"));
+      if (navigates && anyDirty() && !window.confirm(QUESTION)) { evt.preventDefault(); return; }
+      if (ta && form.id === ta.getAttribute("data-save-form")) form.ratSent = ta.value;
+    });
+    document.addEventListener("htmx:afterSwap", function (evt) {
+      var form = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+      var ta = form && form.querySelector && form.querySelector("textarea[data-file]");
+      if (ta && form.ratSent !== undefined && document.querySelector("#save-status .ok")) saved(ta, form.ratSent);
+    });
+    document.addEventListener("submit", function (evt) {
+      // A plain (non-htmx) save reloads the page: no prompt for it.
+      if (evt.target.querySelector && evt.target.querySelector("textarea[data-file]")) leaving = !evt.defaultPrevented && !window.htmx;
+    });
+    document.addEventListener("click", function (evt) {
+      var btn = evt.target.closest && evt.target.closest("[data-discard-draft]");
+      var ta = btn && document.querySelector("textarea[data-file]");
+      if (!ta || !ta.ratEditor) return;
+      setDoc(ta, ta.ratBaseline);
+      write(key(ta), null);
+      note(ta, "");
+      mark();
+    });
+    return { attach: attach, changed: changed };
+  })();
 
   // Validation messages rendered next to the editor (<li data-line data-severity>) become
   // diagnostics at their line; the text itself is only ever read with textContent.

@@ -7,6 +7,7 @@ import yaml
 from rat.pipelines.configform import (
     StrategyForm,
     _yaml_value,
+    effective_form,
     field_errors,
     form_from_yaml,
     set_keys,
@@ -66,3 +67,13 @@ def test_errors_map_to_fields() -> None:
     assert errors == {"unique_key": "merge_strategy 'incremental' requires unique_key",
                       "max_retries": "max_retries must be an integer from 0 to 10",
                       "_form": "something else"}
+
+
+def test_annotations_win_in_the_form() -> None:
+    entry = "-- @merge_strategy: incremental\n-- @unique_key: order_id\nSELECT 1 AS order_id"
+    shown, annotated = effective_form(form_from_yaml("merge_strategy: full_refresh\n"), entry,
+                                      python=False)
+    assert (shown.merge_strategy, shown.unique_key) == ("incremental", "order_id")
+    assert annotated == {"merge_strategy": 1, "unique_key": 2}
+    _, none = effective_form(StrategyForm(), "# @unique_key: id\nSELECT 1", python=False)
+    assert none == {}  # a Python-style comment is not an SQL annotation

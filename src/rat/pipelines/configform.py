@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from rat.core.errors import Invalid
-from rat.engine.config import build_config, load_yaml
+from rat.engine.config import build_config, load_yaml, scan_annotations
 from rat.files.service import FilesService, FileWritten
 from rat.pipelines.models import Pipeline
 
@@ -59,6 +59,61 @@ def form_from_yaml(text: str) -> StrategyForm:
         values["archive_landing_zones"] = "on" if str(data["archive_landing_zones"]).lower() in (
             "true", "yes", "1") else ""
     return msgspec.convert(values, StrategyForm)
+
+
+class StrategyView(msgspec.Struct, kw_only=True):
+    """What the strategy form shows: the effective values.
+
+    `annotated` names the keys the entry file's header annotations set (key → line): those win
+    over config.yaml and are edited there.
+    """
+
+    form: StrategyForm
+    entry: str
+    annotated: dict[str, int]
+    overridden: dict[str, str]  # annotated keys config.yaml also sets: its (ignored) value
+
+
+def _entry_of(draft: Mapping[str, str], pipeline: Pipeline) -> str:
+    names = ("pipeline.py", "pipeline.sql") if pipeline.type == "python" else (
+        "pipeline.sql", "pipeline.py")
+    return next((f for f in names if f in draft), "")
+
+
+def annotated_keys(entry_text: str, *, python: bool) -> dict[str, tuple[int, str]]:
+    """Strategy keys set by header annotations: key → (line, value), the last one winning."""
+    return {key: (lineno, value) for lineno, key, value in
+            scan_annotations(entry_text, python=python) if key in STRATEGY_KEYS}
+
+
+def effective_form(form: StrategyForm, entry_text: str, *, python: bool,
+                   ) -> tuple[StrategyForm, dict[str, int]]:
+    """`form` with the annotated keys replaced by the annotations' values."""
+    found = annotated_keys(entry_text, python=python)
+    values = {key: value.strip() for key, (_line, value) in found.items()}
+    if "archive_landing_zones" in values:
+        values["archive_landing_zones"] = "on" if values["archive_landing_zones"].lower() in (
+            "true", "yes", "1") else ""
+    return (msgspec.structs.replace(form, **values),
+            {key: line for key, (line, _value) in found.items()})
+
+
+async def load_strategy(files: FilesService, pipeline: Pipeline,
+                        form: StrategyForm | None = None) -> StrategyView:
+    """The strategy form as it takes effect.
+
+    config.yaml's values (or `form`, re-shown after an error), with the keys set by annotations
+    in the entry file taking the annotations' values.
+    """
+    draft = await files.pipelines.draft_files(pipeline)
+    entry = _entry_of(draft, pipeline)
+    yaml_text = draft.get("config.yaml", "")
+    in_yaml = form_from_yaml(yaml_text)
+    shown, annotated = effective_form(form or in_yaml, draft.get(entry, ""),
+                                      python=entry.endswith(".py"))
+    overridden = {k: getattr(in_yaml, k) for k in annotated
+                  if k in load_yaml(yaml_text, []) and getattr(in_yaml, k) != getattr(shown, k)}
+    return StrategyView(form=shown, entry=entry, annotated=annotated, overridden=overridden)
 
 
 def _yaml_value(key: str, text: str) -> str | None:
@@ -115,14 +170,20 @@ async def save_strategy(files: FilesService, pipeline: Pipeline, form: StrategyF
                         ) -> FileWritten:
     """Write the strategy keys into config.yaml after validating the merged config.
 
-    Raises Invalid (with `extra["fields"]`: field → message) and writes nothing when the result
-    would not publish.
+    Keys set by header annotations in the entry file are left as config.yaml has them. Raises
+    Invalid (with `extra["fields"]`: field → message) and writes nothing when the result would
+    not publish.
     """
     draft = await files.pipelines.draft_files(pipeline)
-    entry = next((draft[f] for f in ("pipeline.sql", "pipeline.py") if f in draft), "")
-    values = {k: _yaml_value(k, getattr(form, k)) for k in STRATEGY_KEYS}
+    name = _entry_of(draft, pipeline)
+    entry = draft.get(name, "")
+    python = name.endswith(".py")
+    # Keys set by annotations are read-only in the form: config.yaml keeps what it had for them
+    # (the annotation wins either way), so the form can never write a contradicting value.
+    annotated = annotated_keys(entry, python=python)
+    values = {k: _yaml_value(k, getattr(form, k)) for k in STRATEGY_KEYS if k not in annotated}
     updated = set_keys(draft.get("config.yaml", ""), values)
-    result = build_config(entry, updated, python=pipeline.type == "python")
+    result = build_config(entry, updated, python=python)
     if result.config_errors:
         raise Invalid("; ".join(result.config_errors),
                       extra={"fields": field_errors(result.config_errors)})

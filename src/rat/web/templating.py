@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import jinja2
@@ -64,13 +65,30 @@ MACRO_FILES = ("_macros/ui.html", "_macros/pipeline.html", "_macros/editor.html"
                "_macros/triggers.html")
 
 
+_CELL_JSON = msgspec.json.Encoder(decimal_format="number")
+
+
 def _cell(value: Any) -> str:
-    """A result cell as text: NULL, JSON for nested values and booleans, str() otherwise."""
+    """A result cell as text: NULL, JSON for nested values and booleans, str() otherwise.
+
+    DECIMAL values (see rat.web.grid) print with their exact scale: 10.50, 0.0000, never 0E-4.
+    """
     if value is None:
         return "NULL"
+    if isinstance(value, Decimal):
+        return format(value, "f")
     if isinstance(value, dict | list | bool):
-        return msgspec.json.encode(value).decode()
+        return _CELL_JSON.encode(value).decode()
     return str(value)
+
+
+def _config_value(value: Any) -> str:
+    """A config value as the user writes it: `false`, `id, region`, JSON for structured keys."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    if isinstance(value, str):
+        return value
+    return _CELL_JSON.encode(value).decode()
 
 
 def _sample_columns(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -82,7 +100,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(duration=_duration, filesize=_filesize, dt=_dt, ago=_ago, cell=_cell,
+    env.filters.update(duration=_duration, filesize=_filesize, dt=_dt, ago=_ago, cell=_cell, config_value=_config_value,
                        sample_columns=_sample_columns)
     env.globals.update(version=__version__)
     # Macros are globals, not per-template imports: a block rendered alone (an htmx fragment)

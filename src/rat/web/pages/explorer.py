@@ -15,6 +15,7 @@ from rat.engine.query import QueryOutput
 from rat.tables.models import TableMetadataUpdate
 from rat.web.access import access, read_scope
 from rat.web.deps import Services, int_param, services
+from rat.web.grid import exact_decimals
 from rat.web.pages.forms import form_data, go
 from rat.web.templating import is_fragment, render
 
@@ -44,7 +45,9 @@ async def _preview(svc: Services, ns: str, layer: str, name: str,
         raw = await svc.tables.preview(ns, layer, name, limit=PREVIEW_ROWS, snapshot_id=snapshot)
     except RatError as exc:
         return None, exc.message
-    return msgspec.json.decode(raw, type=QueryOutput), None
+    result = msgspec.json.decode(raw, type=QueryOutput)
+    exact_decimals(raw, ((c.name, c.type) for c in result.columns), result.rows)
+    return result, None
 
 
 async def _table(request: Request[Any, Any, Any], ns: str, layer: str, name: str, *,

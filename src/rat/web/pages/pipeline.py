@@ -7,7 +7,7 @@ from litestar import Request, Response, get
 
 from rat.core.errors import Invalid, NotFound
 from rat.engine.config import BUILTIN_STRATEGIES
-from rat.pipelines.configform import form_from_yaml
+from rat.pipelines.configform import load_strategy
 from rat.pipelines.models import Pipeline
 from rat.pipelines.retention import PIPELINE_KEYS
 from rat.web.access import access
@@ -55,17 +55,12 @@ def _tree_order(rel: str) -> tuple[int, str]:
     return rank + rel.count("/"), rel
 
 
-async def config_text(svc: Services, p: Pipeline) -> str:
-    try:
-        return (await svc.files.read(p.prefix + "config.yaml")).content
-    except NotFound:
-        return ""
-
-
 async def _settings(svc: Services, p: Pipeline, request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Every form of the tab with its current values; actions override the one that failed."""
     retention = await svc.retention.get(p.namespace, p.layer, p.name)
-    return {"strategy": form_from_yaml(await config_text(svc, p)),
+    strategy = await load_strategy(svc.files, p)
+    return {"strategy": strategy.form, "strategy_annotated": strategy.annotated,
+            "strategy_entry": strategy.entry, "strategy_overridden": strategy.overridden,
             "retention": retention, "retention_keys": PIPELINE_KEYS,
             "retention_help": RETENTION_HELP,
             "retention_form": {k: str(v) for k, v in (retention.overrides or {}).items()},

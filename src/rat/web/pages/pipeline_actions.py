@@ -10,7 +10,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from rat.core.errors import Invalid, RatError
-from rat.pipelines.configform import StrategyForm, save_strategy
+from rat.pipelines.configform import StrategyForm, load_strategy, save_strategy
 from rat.pipelines.models import Pipeline, PipelineUpdate
 from rat.pipelines.retention import PIPELINE_KEYS, check_overrides
 from rat.runs.models import RunCreate
@@ -135,8 +135,9 @@ async def save_strategy_form(request: Request[Any, Any, Any], ns: str, layer: st
         await save_strategy(svc.files, p, form)
     except RatError as exc:
         fields = exc.extra.get("fields") or {"_form": exc.message}
-        return await _tab(request, p, "settings", "strategy_form", status=422, strategy=form,
-                          strategy_errors=fields)
+        shown = await load_strategy(svc.files, p, form)
+        return await _tab(request, p, "settings", "strategy_form", status=422,
+                          strategy=shown.form, strategy_errors=fields)
     if not is_fragment(request):
         return go(request, pipeline_url(p, "settings"))
     return await _tab(request, p, "settings", "strategy_form", strategy_saved=True)

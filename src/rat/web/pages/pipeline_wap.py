@@ -17,6 +17,7 @@ from rat.pipelines.preview import PreviewRequest
 from rat.runs.models import RunCreate
 from rat.web.access import access, read_scope, user_id
 from rat.web.deps import Services, int_param, request_id, services
+from rat.web.grid import exact_decimals
 from rat.web.pages.forms import form_data, go
 from rat.web.pages.pipeline_paths import TABS, P, pipeline_url
 from rat.web.templating import is_fragment, render
@@ -114,7 +115,10 @@ async def preview(request: Request[Any, Any, Any], ns: str, layer: str,
             run_tests=form.get("run_tests") == "on",
             sample_files=[k.removeprefix("sample:") for k in form if k.startswith("sample:")]
             or None)
-        result = msgspec.json.decode(await svc.preview.preview(ns, layer, name, body))
+        raw = await svc.preview.preview(ns, layer, name, body)
+        result = msgspec.json.decode(raw)
+        exact_decimals(raw, ((c["name"], c["type"]) for c in result.get("columns") or []),
+                       result.get("rows") or [])
     except RatError as exc:
         return await _tab(request, p, tab, "preview_result", status=422, preview=None,
                           preview_error=exc.message, preview_form=form)

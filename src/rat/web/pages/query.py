@@ -12,6 +12,7 @@ from rat.plugins.protocols import ReadScope
 from rat.query.models import FORMATS, QueryRequest
 from rat.web.access import access, read_scope
 from rat.web.deps import Services, int_param, services
+from rat.web.grid import exact_decimals
 from rat.web.pages.forms import form_data
 from rat.web.templating import render
 
@@ -54,6 +55,7 @@ async def run_query(request: Request[Any, Any, Any]) -> Response[str]:
                             limit=int_param(form["limit"], "limit", 1000))
         raw = await services(request).query.run(body, await read_scope(request))
         result = msgspec.json.decode(raw, type=QueryOutput)
+        exact_decimals(raw, ((c.name, c.type) for c in result.columns), result.rows)
     except RatError as exc:
         return await _page(request, form, error=exc.message, status=422)
     return await _page(request, form, result=result)
