@@ -9,7 +9,8 @@ Every 30 s a sample records:
 - memory of the whole server: the `rat serve` process and its descendants (workers) plus the
   embedded Postgres (postmaster and backends; pg_ctl detaches it, so it is found through
   `postmaster.pid`), both as RSS (what the brief asks; it counts Postgres shared buffers once per
-  backend that touched them) and as PSS (shared pages divided among their users), from /proc;
+  backend that touched them) and as PSS (shared pages divided among their users), from /proc,
+  and PSS per part (workers, Postgres) so that a drift can be placed;
 - open file descriptors of the server process (/proc/<pid>/fd);
 - Postgres client connections (pg_stat_activity, client backends other than the sampler's own,
   through the embedded DSN in the data directory) and the pool size from GET /metrics;
@@ -54,6 +55,8 @@ class Sample:
     rss: int
     pss: int
     server_rss: int
+    workers_pss: int
+    pg_pss: int
     fds: int
     pg_clients: int
     pool_size: float
@@ -145,16 +148,17 @@ def _metric(text: str, name: str) -> float:
 
 def _sample(server: Server, client: httpx.Client, at: float) -> Sample:
     assert server.proc is not None
-    pids = _tree(server.proc.pid)
+    ours = _tree(server.proc.pid)
     postmaster = _postmaster(server.data_dir)
-    if postmaster is not None and postmaster not in pids:
-        pids += _tree(postmaster)
-    memory = [_memory(p) for p in pids]
+    pg = _tree(postmaster) if postmaster is not None and postmaster not in ours else []
+    memory = [_memory(p) for p in ours + pg]
     metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
     runs = client.get("/runs", params={"pipeline": "soak", "limit": 1}).json()
     status = client.get("/admin/retention/status").json()
     return Sample(at=at, rss=sum(m[0] for m in memory),
                   pss=sum(m[1] for m in memory), server_rss=_memory(server.proc.pid)[0],
+                  workers_pss=sum(_memory(p)[1] for p in ours[1:]),
+                  pg_pss=sum(_memory(p)[1] for p in pg),
                   fds=_fds(server.proc.pid), pg_clients=_pg_clients(server.data_dir),
                   pool_size=_metric(metrics, "rat_db_pool_size"),
                   runs_total=int(runs["total"]), runs_pruned=int(status["runs_pruned"]))
@@ -204,7 +208,7 @@ def _reads(server: Server, kind: str, deadline: float, tally: Tally) -> None:
                 tally.read_status[outcome] += 1
                 if outcome == "200":
                     tally.read_latencies.append(time.perf_counter() - start)
-            while next_at < time.monotonic():
+            while next_at < time.monotonic():  # a slow answer: skip the missed slots, no burst
                 next_at += step
 
 
@@ -240,6 +244,8 @@ def _soak(server: Server, client: httpx.Client, tally: Tally) -> list[Sample]:
             runs = dict(tally.run_status)
         print(f"   t={sample.at:5.1f} min rss {sample.rss / 2**20:7.1f} MiB pss "
               f"{sample.pss / 2**20:7.1f} MiB server {sample.server_rss / 2**20:6.1f} MiB "
+              f"workers pss {sample.workers_pss / 2**20:6.1f} MiB "
+              f"pg pss {sample.pg_pss / 2**20:6.1f} MiB "
               f"fds {sample.fds} pg {sample.pg_clients} pool {sample.pool_size:.0f} "
               f"runs {sample.runs_total} pruned {sample.runs_pruned} | reads {reads} "
               f"runs {runs} load {os.getloadavg()[0]:.1f}", flush=True)
@@ -256,7 +262,8 @@ def _drift_rows(label: str, first: list[float], last: list[float]) -> list[Resul
     base, end = statistics.mean(first), statistics.mean(last)
     return [Result("BM10", f"{label}, last 5 min", end / 2**20, "MiB",
                    floor=base / 2**20, target=1.10,
-                   note=f"[drift {100 * (end / base - 1):+.1f} %; floor: first 5 min; target < 10 %]")]
+                   note=f"[drift {100 * (end / base - 1):+.1f} %; floor: first 5 min; "
+                        "target < 10 %]")]
 
 
 def _results(samples: list[Sample], tally: Tally) -> list[Result]:
@@ -284,6 +291,9 @@ def _results(samples: list[Sample], tally: Tally) -> list[Result]:
                      [s.pss for s in first], [s.pss for s in last]),
         *_drift_rows("RSS: server process only",
                      [s.server_rss for s in first], [s.server_rss for s in last]),
+        *_drift_rows("PSS: workers", [s.workers_pss for s in first],
+                     [s.workers_pss for s in last]),
+        *_drift_rows("PSS: Postgres", [s.pg_pss for s in first], [s.pg_pss for s in last]),
         Result("BM10", "open fds of the server, max - min", max(fds) - min(fds), "",
                note=f"[min {min(fds)}, max {max(fds)}; first {fds[0]}, last {fds[-1]}]"),
         Result("BM10", "Postgres client connections, max - min", max(pg) - min(pg), "",
@@ -298,7 +308,8 @@ def _results(samples: list[Sample], tally: Tally) -> list[Result]:
         Result("BM10", "runs not succeeded (target 0)", created - tally.run_status["success"],
                "", target=0, note=f"[{'; '.join(tally.run_errors[:3])}]"),
         Result("BM10", "read request errors (target 0)", read_errors, "", target=0,
-               note=f"[{reads} reads, {dict(tally.read_status)}]"),
+               note=f"[{reads} reads, {reads / (MINUTES * 60):.1f}/s of 20/s asked; "
+                    f"{dict(tally.read_status)}]"),
         Result("BM10", "read p99 latency", percentile(lat, 99) * 1000 if lat else float("nan"),
                "ms", note=f"[p50 {percentile(lat, 50) * 1000:.1f} ms]" if lat else ""),
     ]
