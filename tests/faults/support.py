@@ -83,7 +83,9 @@ def fault_plugin_env(root: Path, point: str) -> tuple[dict[str, str], Path]:
     config.write_text(json.dumps({"plugins": {"rat-fault": {
         "enabled": True, "config": {"point": point, "marker": str(marker)}}}}))
     path = os.pathsep.join([str(site), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
-    return {"RAT_CONFIG": str(config), "PYTHONPATH": path}, marker
+    # The plugin arms itself through a marker file outside any job's view: no sandbox here
+    # (tests/security covers the sandbox; these tests cover the commit protocol).
+    return {"RAT_CONFIG": str(config), "PYTHONPATH": path, "RAT_SANDBOX": "off"}, marker
 
 
 def create_pipeline(client: httpx.Client, name: str, source: str, strategy: str,

@@ -171,7 +171,7 @@ def _death(status: int, jail: Confinement) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         return confine.limit_message(sig, jail) or \
-            f"the run's process was killed by signal {signal.Signals(sig).name}" + (
+            f"worker process died: killed by signal {signal.Signals(sig).name}" + (
                 " (out of memory?)" if sig in (signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV)
                 else "")
     return f"the run's process exited with code {os.WEXITSTATUS(status)}"
