@@ -127,7 +127,10 @@ def test_an_outage_longer_than_the_lease_stops_the_run_before_its_lease_ends(
             run = wait_run(api, run_id, timeout=120)
             messages = _messages(api, run_id)
         assert stopped_after < lease, f"worker still alive {stopped_after:.1f} s into the outage"
-        assert any("lease not renewed" in m for m in messages), messages
+        # The fence is logged by the run's server; its run-log copy is shipped after the outage
+        # and may lose to the leader settling the run first (then the server log has it).
+        assert any("lease not renewed" in m for m in messages) or \
+            "lease not renewed" in runner.log_path.read_text(), messages
         # Requeued (the attempt was void) and run again, unless the leader settled it first.
         assert run["status"] == "success" or run["error"].startswith("worker lost"), run
         assert "crashed in the dispatcher" not in runner.log_path.read_text()
