@@ -132,15 +132,7 @@ def referenced(table: Any) -> set[str]:
     """Every file the table's metadata references (all snapshots), as plain paths/URIs."""
     from rat.engine import maintenance
 
-    meta = table.metadata
-    paths = {table.metadata_location, *(e.metadata_file for e in meta.metadata_log)}
-    for snapshot in meta.snapshots:
-        paths.add(snapshot.manifest_list)
-        for manifest in snapshot.manifests(table.io):
-            paths.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
-                paths.add(entry.data_file.file_path)
-    return {maintenance.normalize(p) for p in paths}
+    return maintenance.table_files(table)
 
 
 def missing_files(table: Any) -> list[str]:

@@ -6,9 +6,14 @@ deletes data files; it only reports what is referenced, so the caller decides wh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
 
 from rat.engine.catalog import IcebergTables, branch_name
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
 
 RUN_BRANCH_PREFIX = branch_name("")
 
@@ -76,8 +81,11 @@ def referenced_files(tables: IcebergTables, ident: str) -> set[str] | None:
     and data files (deleted entries too: an older snapshot may still need them).
     """
     table = tables.load(ident)
-    if table is None:
-        return None
+    return None if table is None else table_files(table)
+
+
+def table_files(table: Table) -> set[str]:
+    """Every file a loaded table's metadata references, as normalised paths (see above)."""
     meta = table.metadata
     paths = {table.metadata_location, *(e.metadata_file for e in meta.metadata_log)}
     paths.update(s.statistics_path for s in [*meta.statistics, *meta.partition_statistics])
